@@ -1,0 +1,286 @@
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_yaml(text, "test.yaml")
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match load(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected invalid settings, got {other:?}"),
+    }
+}
+
+fn parse_error(text: &str) -> String {
+    match load(text) {
+        Err(ConfigError::Parse { message, .. }) => message,
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+#[test]
+fn documented_example_loads_and_matches_the_built_in_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kube-reclaimer.yaml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn empty_file_means_all_defaults() {
+    assert_eq!(load("").unwrap(), Config::default());
+    assert_eq!(load("# nothing\n").unwrap(), Config::default());
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let c = Config::default();
+    assert_eq!(c.mode, Mode::DryRun);
+    assert_eq!(c.keys.expires, "kube-reclaimer.io/expires");
+    assert_eq!(
+        c.lifecycle.reminder_offsets,
+        vec![Span::days(7), Span::days(1)]
+    );
+    assert_eq!(c.lifecycle.grace_period, Span::days(3));
+    assert_eq!(c.lifecycle.max_reclaims_per_cycle, 5);
+    assert_eq!(c.rightsizing.window, Span::days(7));
+    assert_eq!(c.rightsizing.cpu_quantile, 0.95);
+    assert_eq!(c.rightsizing.gap_threshold, 0.5);
+    assert_eq!(c.pricing.cpu_per_vcpu_hour, 0.031611);
+    assert_eq!(c.pricing.memory_per_gib_hour, 0.004237);
+    for ns in [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "default",
+        "kube-reclaimer",
+    ] {
+        assert!(c.protection_of(ns, &BTreeMap::new()).is_some(), "{ns}");
+    }
+}
+
+#[test]
+fn values_are_read_in_their_natural_notation() {
+    let c = load(
+        "mode: enforce
+time_zone: Europe/Berlin
+owners:
+  teams: {payments: [pay@example.com]}
+  fallback_recipients: [platform@example.com]
+lifecycle:
+  reminder_offsets: [1d, 14d, 7d, 1d]
+  grace_period: 1d12h
+rightsizing:
+  min_memory_request: 256Mi
+  min_cpu_request: 0.25
+idle:
+  cpu_threshold: 5m
+prometheus:
+  headers: {X-Scope-OrgID: tenant-a}
+schedules:
+  cycle: '0 * * * *'
+",
+    )
+    .unwrap();
+    assert_eq!(c.mode, Mode::Enforce);
+    assert_eq!(c.time_zone.0, chrono_tz::Europe::Berlin);
+    assert_eq!(
+        c.lifecycle.reminder_offsets,
+        vec![Span::days(14), Span::days(7), Span::days(1)],
+        "offsets are sorted longest first and deduplicated"
+    );
+    assert_eq!(c.lifecycle.grace_period, Span::hours(36));
+    assert_eq!(
+        c.rightsizing.min_memory_request,
+        Quantity(256.0 * 1024.0 * 1024.0)
+    );
+    assert_eq!(c.rightsizing.min_cpu_request, Quantity(0.25));
+    assert_eq!(c.idle.cpu_threshold, Quantity(0.005));
+    assert_eq!(c.prometheus.headers["X-Scope-OrgID"], "tenant-a");
+    assert_eq!(c.schedules.cycle.expression, "0 * * * *");
+}
+
+#[test]
+fn type_errors_name_the_key_and_the_value() {
+    let cases = [
+        (
+            "lifecycle: {grace_period: 3x}",
+            "lifecycle.grace_period",
+            "3x",
+        ),
+        (
+            "lifecycle: {reminder_offsets: [7d, soon]}",
+            "lifecycle.reminder_offsets",
+            "soon",
+        ),
+        ("mode: delete-everything", "mode", "delete-everything"),
+        ("time_zone: Mars/Olympus", "time_zone", "Mars/Olympus"),
+        (
+            "schedules: {cycle: 'every hour'}",
+            "schedules.cycle",
+            "every hour",
+        ),
+        (
+            "rightsizing: {min_memory_request: 12XB}",
+            "rightsizing.min_memory_request",
+            "12XB",
+        ),
+        (
+            "owners: {fallback_recipients: [nobody]}",
+            "owners.fallback_recipients",
+            "nobody",
+        ),
+        (
+            "pricing: {currency: dollars}",
+            "pricing.currency",
+            "dollars",
+        ),
+        ("smtp: {tls: ssl}", "smtp.tls", "ssl"),
+    ];
+    for (yaml, key, value) in cases {
+        let message = parse_error(yaml);
+        assert!(
+            message.contains(key),
+            "{yaml}: message lacks key {key}: {message}"
+        );
+        assert!(
+            message.contains(value),
+            "{yaml}: message lacks value {value}: {message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused_so_typos_do_not_pass_silently() {
+    let message = parse_error("lifecycle: {grace_periods: 3d}");
+    assert!(message.contains("grace_periods"), "{message}");
+    let message = parse_error("dryrun: true");
+    assert!(message.contains("dryrun"), "{message}");
+}
+
+#[test]
+fn out_of_range_values_are_refused_with_what_is_allowed() {
+    let cases = [
+        (
+            "rightsizing: {gap_threshold: 1.5}",
+            "rightsizing.gap_threshold",
+            "1.5",
+        ),
+        (
+            "rightsizing: {cpu_quantile: 0}",
+            "rightsizing.cpu_quantile",
+            "0",
+        ),
+        (
+            "rightsizing: {headroom: -0.1}",
+            "rightsizing.headroom",
+            "-0.1",
+        ),
+        (
+            "lifecycle: {grace_period: 30m}",
+            "lifecycle.grace_period",
+            "30m",
+        ),
+        (
+            "pricing: {cpu_per_vcpu_hour: -1}",
+            "pricing.cpu_per_vcpu_hour",
+            "-1",
+        ),
+        (
+            "prometheus: {url: 'prometheus:9090'}",
+            "prometheus.url",
+            "prometheus:9090",
+        ),
+        (
+            "prometheus: {headers: {'X Bad': a}}",
+            "prometheus.headers.X Bad",
+            "X Bad",
+        ),
+        (
+            "own_namespace: Kube_Reclaimer",
+            "own_namespace",
+            "Kube_Reclaimer",
+        ),
+        ("keys: {team: 'team label'}", "keys.team", "team label"),
+        (
+            "keys: {state_prefix: kube-reclaimer.io}",
+            "keys.state_prefix",
+            "kube-reclaimer.io",
+        ),
+        ("smtp: {port: 0}", "smtp.port", "0"),
+        (
+            "owners: {teams: {payments: []}}",
+            "owners.teams.payments",
+            "[]",
+        ),
+        ("protection: {selector: {}}", "protection.selector", "{}"),
+        (
+            "protection: {selector: {matchExpressions: [{key: a, operator: In}]}}",
+            "protection.selector.matchExpressions[0].values",
+            "[]",
+        ),
+        (
+            "smtp: {username: u, password_file: /p, password_env: P}",
+            "smtp.password_env",
+            "P",
+        ),
+        ("smtp: {password_env: P}", "smtp.username", "(unset)"),
+    ];
+    for (yaml, key, value) in cases {
+        let found = problems(yaml);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == key && p.value == value && !p.allowed.is_empty()),
+            "{yaml}: expected a problem for {key}={value}, got {found:?}"
+        );
+    }
+}
+
+#[test]
+fn enforce_mode_needs_fallback_recipients() {
+    let found = problems("mode: enforce");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "owners.fallback_recipients");
+    assert!(load("mode: enforce\nowners: {fallback_recipients: [ops@example.com]}").is_ok());
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let found = problems("rightsizing: {gap_threshold: 2, cpu_quantile: 3}\nsmtp: {port: 0}");
+    assert_eq!(found.len(), 3, "{found:?}");
+    let text = ConfigError::Invalid {
+        path: "c.yaml".into(),
+        problems: found,
+    }
+    .to_string();
+    assert!(
+        text.starts_with("config file c.yaml has 3 invalid setting(s):"),
+        "{text}"
+    );
+}
+
+#[test]
+fn protection_by_name_glob_and_selector() {
+    let c = load(
+        "protection:
+  namespaces: ['*-prod', monitoring]
+  selector:
+    matchExpressions: [{key: tier, operator: In, values: [critical]}]
+",
+    )
+    .unwrap();
+    let none = BTreeMap::new();
+    let critical: BTreeMap<String, String> = [("tier".to_string(), "critical".to_string())].into();
+    assert!(c.protection_of("payments-prod", &none).is_some());
+    assert!(c.protection_of("monitoring", &none).is_some());
+    assert!(c.protection_of("scratch", &critical).is_some());
+    assert!(c.protection_of("scratch", &none).is_none());
+    assert!(
+        c.protection_of("kube-system", &none).is_none(),
+        "a configured list replaces the defaults"
+    );
+    assert!(
+        c.protection_of("kube-reclaimer", &none).is_some(),
+        "own namespace always"
+    );
+}

@@ -1,0 +1,11 @@
+//! kube-reclaimer: namespace lifecycle and cost reclamation for Kubernetes.
+//!
+//! The pipeline runs one way: **collect** (Kubernetes API, Prometheus) → [`assess`]
+//! (pure) → [`plan`] (pure) → **act** and **report**. [`model`] holds the plain data the
+//! stages exchange; [`config`] the validated configuration.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod config;
+pub mod model;
