@@ -7,5 +7,9 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod assess;
 pub mod config;
 pub mod model;
+
+#[cfg(test)]
+mod fixtures;
