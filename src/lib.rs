@@ -10,6 +10,7 @@
 pub mod assess;
 pub mod config;
 pub mod model;
+pub mod plan;
 
 #[cfg(test)]
 mod fixtures;

@@ -1,0 +1,257 @@
+//! A namespace's lifecycle state, kept in its own annotations so the daemon is stateless.
+//!
+//! Annotations under the configured prefix (default `kube-reclaimer.io/`):
+//!
+//! | annotation        | value                                                        |
+//! |-------------------|--------------------------------------------------------------|
+//! | `reminders`       | `{"expires_at":"<RFC 3339>","sent":["7d","1d"]}`             |
+//! | `marked-at`       | RFC 3339: when the namespace was marked for reclamation      |
+//! | `notified-at`     | RFC 3339: when the owners' mail about the mark was accepted  |
+//! | `reclaim-after`   | RFC 3339: reclaimed no earlier than this                     |
+//! | `reason`          | `expired` or `idle`                                          |
+//! | `reported`        | fingerprint of the malformed values last reported            |
+
+use crate::model::Span;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Why a namespace is marked for reclamation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Expired,
+    Idle,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Expired => "expired",
+            Reason::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mark {
+    pub reason: Reason,
+    pub marked_at: DateTime<Utc>,
+    pub notified_at: DateTime<Utc>,
+    pub reclaim_after: DateTime<Utc>,
+}
+
+/// Reminders already sent for one expiry instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminders {
+    pub expires_at: DateTime<Utc>,
+    pub sent: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    pub mark: Option<Mark>,
+    pub reminders: Option<Reminders>,
+    pub reported: Option<String>,
+    /// Our own annotations that could not be read (someone edited them). Their state is
+    /// ignored: an unreadable mark is no mark, so a reclamation starts over with a notice.
+    pub unreadable: Vec<String>,
+}
+
+const MARKED_AT: &str = "marked-at";
+const NOTIFIED_AT: &str = "notified-at";
+const RECLAIM_AFTER: &str = "reclaim-after";
+const REASON: &str = "reason";
+const REMINDERS: &str = "reminders";
+const REPORTED: &str = "reported";
+const MARK_KEYS: [&str; 4] = [MARKED_AT, NOTIFIED_AT, RECLAIM_AFTER, REASON];
+
+impl Lifecycle {
+    /// Reads the state from a namespace's annotations.
+    pub fn from_annotations(annotations: &BTreeMap<String, String>, prefix: &str) -> Lifecycle {
+        let get = |name: &str| annotations.get(&format!("{prefix}{name}"));
+        let mut unreadable = Vec::new();
+        let time = |name: &str, unreadable: &mut Vec<String>| {
+            let value = get(name)?;
+            match DateTime::parse_from_rfc3339(value) {
+                Ok(t) => Some(t.with_timezone(&Utc)),
+                Err(_) => {
+                    unreadable.push(format!("{prefix}{name}={value}"));
+                    None
+                }
+            }
+        };
+        let present = MARK_KEYS.iter().filter(|k| get(k).is_some()).count();
+        let marked_at = time(MARKED_AT, &mut unreadable);
+        let notified_at = time(NOTIFIED_AT, &mut unreadable);
+        let reclaim_after = time(RECLAIM_AFTER, &mut unreadable);
+        let reason = get(REASON).and_then(|v| match v.as_str() {
+            "expired" => Some(Reason::Expired),
+            "idle" => Some(Reason::Idle),
+            other => {
+                unreadable.push(format!("{prefix}{REASON}={other}"));
+                None
+            }
+        });
+        let mark = match (reason, marked_at, notified_at, reclaim_after) {
+            (Some(reason), Some(marked_at), Some(notified_at), Some(reclaim_after)) => Some(Mark {
+                reason,
+                marked_at,
+                notified_at,
+                reclaim_after,
+            }),
+            _ => {
+                if present > 0 && unreadable.is_empty() {
+                    unreadable.push(format!(
+                        "incomplete mark: {present} of {} annotations {prefix}{{{}}} present",
+                        MARK_KEYS.len(),
+                        MARK_KEYS.join(",")
+                    ));
+                }
+                None
+            }
+        };
+        let reminders = get(REMINDERS).and_then(|v| match serde_json::from_str(v) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                unreadable.push(format!("{prefix}{REMINDERS}={v}"));
+                None
+            }
+        });
+        Lifecycle {
+            mark,
+            reminders,
+            reported: get(REPORTED).cloned(),
+            unreadable,
+        }
+    }
+
+    /// The annotations that hold this state: `None` removes an annotation (as in a
+    /// JSON merge patch).
+    pub fn to_annotations(&self, prefix: &str) -> BTreeMap<String, Option<String>> {
+        let key = |name: &str| format!("{prefix}{name}");
+        let mut out = BTreeMap::new();
+        let rfc = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let m = self.mark.as_ref();
+        out.insert(key(MARKED_AT), m.map(|m| rfc(&m.marked_at)));
+        out.insert(key(NOTIFIED_AT), m.map(|m| rfc(&m.notified_at)));
+        out.insert(key(RECLAIM_AFTER), m.map(|m| rfc(&m.reclaim_after)));
+        out.insert(key(REASON), m.map(|m| m.reason.as_str().to_string()));
+        out.insert(
+            key(REMINDERS),
+            self.reminders
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
+        );
+        out.insert(key(REPORTED), self.reported.clone());
+        out
+    }
+
+    /// Offsets already reminded for the expiry instant `expires_at`.
+    pub fn reminded(&self, expires_at: DateTime<Utc>) -> &[Span] {
+        match &self.reminders {
+            Some(r) if r.expires_at == expires_at => &r.sent,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::utc;
+
+    const P: &str = "kube-reclaimer.io/";
+
+    fn read(pairs: &[(&str, &str)]) -> Lifecycle {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (format!("{P}{k}"), v.to_string()))
+            .collect();
+        Lifecycle::from_annotations(&map, P)
+    }
+
+    fn written(l: &Lifecycle) -> BTreeMap<String, String> {
+        l.to_annotations(P)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
+    }
+
+    #[test]
+    fn state_survives_a_round_trip_through_annotations() {
+        let l = Lifecycle {
+            mark: Some(Mark {
+                reason: Reason::Idle,
+                marked_at: utc("2026-11-01T10:00:00Z"),
+                notified_at: utc("2026-11-01T10:00:05Z"),
+                reclaim_after: utc("2026-11-04T10:00:00Z"),
+            }),
+            reminders: Some(Reminders {
+                expires_at: utc("2026-12-01T00:00:00Z"),
+                sent: vec![Span::days(7)],
+            }),
+            reported: Some("abc".into()),
+            unreadable: vec![],
+        };
+        assert_eq!(Lifecycle::from_annotations(&written(&l), P), l);
+        assert_eq!(
+            Lifecycle::from_annotations(&written(&Lifecycle::default()), P),
+            Lifecycle::default()
+        );
+    }
+
+    #[test]
+    fn annotations_are_readable_by_people() {
+        let l = read(&[(
+            "reminders",
+            r#"{"expires_at":"2026-12-01T00:00:00Z","sent":["7d","1d"]}"#,
+        )]);
+        assert_eq!(
+            l.reminded(utc("2026-12-01T00:00:00Z")),
+            &[Span::days(7), Span::days(1)]
+        );
+        assert!(
+            l.reminded(utc("2026-12-08T00:00:00Z")).is_empty(),
+            "another expiry starts afresh"
+        );
+    }
+
+    #[test]
+    fn clearing_a_mark_removes_its_annotations() {
+        let patch = Lifecycle::default().to_annotations(P);
+        for k in ["marked-at", "notified-at", "reclaim-after", "reason"] {
+            assert_eq!(patch.get(&format!("{P}{k}")), Some(&None), "{k}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_partial_marks_are_no_marks() {
+        let cases = [
+            read(&[
+                ("marked-at", "yesterday"),
+                ("notified-at", "2026-11-01T00:00:00Z"),
+                ("reclaim-after", "2026-11-04T00:00:00Z"),
+                ("reason", "idle"),
+            ]),
+            read(&[
+                ("marked-at", "2026-11-01T00:00:00Z"),
+                ("reclaim-after", "2026-11-04T00:00:00Z"),
+                ("reason", "idle"),
+            ]),
+            read(&[
+                ("marked-at", "2026-11-01T00:00:00Z"),
+                ("notified-at", "2026-11-01T00:00:00Z"),
+                ("reclaim-after", "2026-11-04T00:00:00Z"),
+                ("reason", "bored"),
+            ]),
+        ];
+        for l in cases {
+            assert_eq!(l.mark, None, "{l:?}");
+            assert_eq!(l.unreadable.len(), 1, "{l:?}");
+        }
+        let l = read(&[("reminders", "7d")]);
+        assert_eq!(l.reminders, None);
+        assert_eq!(l.unreadable, vec![format!("{P}reminders=7d")]);
+    }
+}

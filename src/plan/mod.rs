@@ -1,0 +1,469 @@
+//! The plan stage: a pure state machine from (assessment, lifecycle annotations, config,
+//! now) to the actions to take. No I/O; `act` carries the actions out.
+//!
+//! Rules, each tested in `tests.rs` and as properties in `properties.rs`:
+//! - protected namespaces get no action at all; opted-out ones are never marked or
+//!   reclaimed (an existing mark is removed);
+//! - before expiry, the reminder for the shortest due offset is sent once per expiry
+//!   instant; offsets it supersedes are recorded with it, so downtime never causes a burst;
+//! - an expired namespace, or an idle one without a future expiry, is marked, which tells
+//!   its owners; with nobody to tell, it is not marked and an alert is raised instead;
+//! - a mark is removed when its reason is gone (expiry extended or removed, activity seen);
+//!   an `unknown` idle verdict keeps the mark but never reclaims;
+//! - a marked namespace is reclaimed once a full grace period has passed since the notice
+//!   and its reason still holds; at most `max_reclaims_per_cycle` per cycle, earliest first;
+//! - malformed values are reported to the owner once per distinct set of values;
+//! - in dry-run the plan is identical, with every action flagged as not executed.
+
+mod lifecycle;
+
+pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
+
+use crate::assess::{Assessment, Expiry, Finding, Verdict};
+use crate::config::{Config, Mode};
+use crate::model::Span;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What to do, with the data the act stage needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// E-mail a reminder that the namespace expires at `expires_at`.
+    Remind {
+        offset: Span,
+        expires_at: DateTime<Utc>,
+        /// Every offset this reminder accounts for (it supersedes longer, missed ones).
+        covers: Vec<Span>,
+    },
+    /// Tell the owners, then record the mark: reclaimed after `reclaim_after` unless the
+    /// reason goes away.
+    Mark {
+        reason: Reason,
+        reclaim_after: DateTime<Utc>,
+    },
+    /// Remove the mark: the reason is gone.
+    Unmark,
+    /// Reclaim the namespace (re-checked against the live object before deletion).
+    Reclaim { reason: Reason, uid: String },
+    /// Due for reclamation, but this cycle's limit is reached; next cycle.
+    ReclaimDeferred { reason: Reason },
+    /// Tell the owners that values on their namespace cannot be read.
+    ReportFindings {
+        findings: Vec<Finding>,
+        fingerprint: String,
+    },
+    /// Something needs a human and there is nobody to e-mail: log it, raise an event.
+    Alert,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    #[serde(flatten)]
+    pub kind: ActionKind,
+    /// Why, in one sentence a namespace owner understands.
+    pub reason: String,
+    /// Who is e-mailed, for actions that e-mail.
+    pub recipients: Vec<String>,
+    /// False in dry-run, and for actions that only inform.
+    pub execute: bool,
+}
+
+/// Where a namespace stands, as shown in `plan` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Protected,
+    OptedOut,
+    Active,
+    /// Within the reminder period before expiry.
+    Expiring,
+    /// Past expiry, not (yet) marked.
+    Expired,
+    /// Idle, not (yet) marked.
+    Idle,
+    /// Marked for reclamation, within the grace period.
+    Marked,
+    /// Marked and due for reclamation.
+    Due,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamespacePlan {
+    pub name: String,
+    pub state: State,
+    pub actions: Vec<Action>,
+    /// Facts behind the state worth showing (protection rule, waiting for evidence, ...).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub namespaces: Vec<NamespacePlan>,
+}
+
+/// Plans one cycle over every namespace.
+pub fn plan(items: &[(Assessment, Lifecycle)], config: &Config, now: DateTime<Utc>) -> Plan {
+    let mut namespaces: Vec<NamespacePlan> = items
+        .iter()
+        .map(|(a, l)| plan_namespace(a, l, config, now))
+        .collect();
+    limit_reclaims(
+        &mut namespaces,
+        items,
+        config.lifecycle.max_reclaims_per_cycle,
+    );
+    let dry_run = config.mode == Mode::DryRun;
+    if dry_run {
+        for action in namespaces.iter_mut().flat_map(|n| n.actions.iter_mut()) {
+            action.execute = false;
+        }
+    }
+    Plan {
+        at: now,
+        dry_run,
+        namespaces,
+    }
+}
+
+/// Keeps the `max` reclaims with the earliest reclaim-after; defers the rest.
+fn limit_reclaims(plans: &mut [NamespacePlan], items: &[(Assessment, Lifecycle)], max: u32) {
+    let mut due: Vec<(DateTime<Utc>, String, usize)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a.kind, ActionKind::Reclaim { .. }))
+        })
+        .filter_map(|(i, p)| {
+            let after = items[i].1.mark.as_ref()?.reclaim_after;
+            Some((after, p.name.clone(), i))
+        })
+        .collect();
+    due.sort();
+    for (_, _, i) in due.into_iter().skip(max as usize) {
+        for action in &mut plans[i].actions {
+            if let ActionKind::Reclaim { reason, .. } = action.kind {
+                action.kind = ActionKind::ReclaimDeferred { reason };
+                action.reason = format!(
+                    "{} (deferred: at most {max} reclamations per cycle)",
+                    action.reason
+                );
+                action.execute = false;
+            }
+        }
+    }
+}
+
+/// Plans one namespace, without the per-cycle reclaim limit.
+pub fn plan_namespace(
+    a: &Assessment,
+    l: &Lifecycle,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> NamespacePlan {
+    let mut p = NamespacePlan {
+        name: a.name.clone(),
+        state: State::Active,
+        actions: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let Some(why) = &a.protected {
+        p.state = State::Protected;
+        p.notes.push(format!("protected: {why}"));
+        return p;
+    }
+    let recipients = &a.owner.recipients;
+    let mut actions = Vec::new();
+    let mut act = |kind: ActionKind, reason: String, emails: bool| {
+        push(&mut actions, recipients, kind, reason, emails)
+    };
+    for problem in &l.unreadable {
+        p.notes
+            .push(format!("lifecycle annotation ignored: {problem}"));
+    }
+
+    if !a.findings.is_empty() {
+        let fingerprint = fingerprint(&a.findings);
+        if l.reported.as_deref() != Some(fingerprint.as_str()) {
+            let what = a
+                .findings
+                .iter()
+                .map(|f| format!("{}={:?}", f.key, f.value))
+                .collect::<Vec<_>>()
+                .join(", ");
+            act(
+                ActionKind::ReportFindings {
+                    findings: a.findings.clone(),
+                    fingerprint,
+                },
+                format!("cannot read {what}"),
+                true,
+            );
+        }
+    }
+
+    if let Expiry::Never { source } = &a.expiry {
+        p.state = State::OptedOut;
+        p.notes.push(format!(
+            "opted out by {} {}={}",
+            kind_name(source.kind),
+            source.key,
+            source.value
+        ));
+        if l.mark.is_some() {
+            act(
+                ActionKind::Unmark,
+                "the owner opted out of expiry".into(),
+                false,
+            );
+        }
+        p.actions = actions;
+        return p;
+    }
+
+    let expires_at = a.expiry.at();
+    let expired = expires_at.is_some_and(|t| now >= t);
+    let future_expiry = expires_at.filter(|t| now < *t);
+    let idle_reclaimable =
+        config.idle.reclaim && a.idle.verdict == Verdict::Idle && future_expiry.is_none();
+    let condition = if expired {
+        Some(Reason::Expired)
+    } else if idle_reclaimable {
+        Some(Reason::Idle)
+    } else {
+        None
+    };
+
+    if let Some(t) = future_expiry {
+        let due: Vec<Span> = config
+            .lifecycle
+            .reminder_offsets
+            .iter()
+            .copied()
+            .filter(|o| now >= t - o.as_delta())
+            .collect();
+        if let Some(&latest) = due.iter().min() {
+            p.state = State::Expiring;
+            if !l.reminded(t).contains(&latest) {
+                act(
+                    ActionKind::Remind {
+                        offset: latest,
+                        expires_at: t,
+                        covers: due.clone(),
+                    },
+                    format!("expires {} (reminder {latest} before)", t.to_rfc3339()),
+                    true,
+                );
+            }
+        }
+    }
+
+    let reason_text = |r: Reason| match (r, &a.expiry) {
+        (Reason::Expired, Expiry::At { at, source }) => format!(
+            "expired {} ({} {}={})",
+            at.to_rfc3339(),
+            kind_name(source.kind),
+            source.key,
+            source.value
+        ),
+        _ => a.idle.summary.clone(),
+    };
+
+    match (&l.mark, condition) {
+        (None, None) => {
+            if expired {
+                p.state = State::Expired;
+            } else if a.idle.verdict == Verdict::Idle && p.state == State::Active {
+                p.state = State::Idle;
+                if !config.idle.reclaim {
+                    p.notes
+                        .push("idle, but idle.reclaim is off: not marked".into());
+                }
+            }
+        }
+        (Some(mark), Some(reason)) if mark.reason == reason => {
+            let grace = config.lifecycle.grace_period.as_delta();
+            let due_at = (mark.notified_at + grace)
+                .max(mark.marked_at + grace)
+                .max(mark.reclaim_after);
+            if now >= due_at {
+                p.state = State::Due;
+                act(
+                    ActionKind::Reclaim {
+                        reason,
+                        uid: a.uid.clone(),
+                    },
+                    format!(
+                        "{}; owners told {}, grace period of {} over",
+                        reason_text(reason),
+                        mark.notified_at.to_rfc3339(),
+                        config.lifecycle.grace_period
+                    ),
+                    false,
+                );
+            } else {
+                p.state = State::Marked;
+                p.notes.push(format!(
+                    "marked ({}); reclaim after {}",
+                    reason.as_str(),
+                    due_at.to_rfc3339()
+                ));
+            }
+        }
+        (_, Some(reason)) => {
+            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
+            let told = act(
+                ActionKind::Mark {
+                    reason,
+                    reclaim_after,
+                },
+                format!(
+                    "{}; will be reclaimed after {} unless the owner acts",
+                    reason_text(reason),
+                    reclaim_after.to_rfc3339()
+                ),
+                true,
+            );
+            p.state = match (told, reason) {
+                (true, _) => State::Marked,
+                (false, Reason::Expired) => State::Expired,
+                (false, Reason::Idle) => State::Idle,
+            };
+        }
+        (Some(mark), None) => {
+            let waiting = mark.reason == Reason::Idle
+                && a.idle.verdict == Verdict::Unknown
+                && config.idle.reclaim
+                && future_expiry.is_none();
+            if waiting {
+                p.state = State::Marked;
+                p.notes.push(format!(
+                    "marked idle, but idleness cannot be confirmed now ({}): not reclaimed until it is",
+                    a.idle.summary
+                ));
+            } else {
+                let why = match (mark.reason, &a.expiry) {
+                    (Reason::Expired, Expiry::At { at, .. }) => {
+                        format!("expiry extended to {}", at.to_rfc3339())
+                    }
+                    (Reason::Expired, Expiry::Malformed { .. }) => {
+                        "the expiry value can no longer be read".into()
+                    }
+                    (Reason::Expired, _) => "the expiry was removed".into(),
+                    (Reason::Idle, _) if future_expiry.is_some() => {
+                        "the owner set an expiry in the future".into()
+                    }
+                    (Reason::Idle, _) if !config.idle.reclaim => {
+                        "idle reclamation is switched off".into()
+                    }
+                    (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
+                };
+                act(ActionKind::Unmark, why, false);
+            }
+        }
+    }
+    p.actions = actions;
+    p
+}
+
+/// Adds an action; one that e-mails nobody becomes an alert. False if it became one.
+fn push(
+    actions: &mut Vec<Action>,
+    recipients: &[String],
+    kind: ActionKind,
+    reason: String,
+    emails: bool,
+) -> bool {
+    let nobody = emails && recipients.is_empty();
+    let (kind, reason) = if nobody {
+        (
+            ActionKind::Alert,
+            format!("{reason}; but nobody can be told (no owner e-mail, no known team, no fallback recipients)"),
+        )
+    } else {
+        (kind, reason)
+    };
+    let execute = !matches!(kind, ActionKind::Alert | ActionKind::ReclaimDeferred { .. });
+    actions.push(Action {
+        kind,
+        reason,
+        recipients: if emails {
+            recipients.to_vec()
+        } else {
+            Vec::new()
+        },
+        execute,
+    });
+    !nobody
+}
+
+fn kind_name(kind: crate::assess::KeyKind) -> &'static str {
+    match kind {
+        crate::assess::KeyKind::Label => "label",
+        crate::assess::KeyKind::Annotation => "annotation",
+    }
+}
+
+/// A short, stable digest of the malformed values (FNV-1a, 64 bits).
+pub fn fingerprint(findings: &[Finding]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in findings {
+        for byte in f.key.bytes().chain([0]).chain(f.value.bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+impl Lifecycle {
+    /// The state after `action` was carried out at `now` (mails accepted, writes done).
+    pub fn after(&self, action: &ActionKind, now: DateTime<Utc>) -> Lifecycle {
+        let mut next = self.clone();
+        next.unreadable.clear();
+        match action {
+            ActionKind::Remind {
+                expires_at, covers, ..
+            } => {
+                let mut sent = self.reminded(*expires_at).to_vec();
+                for o in covers {
+                    if !sent.contains(o) {
+                        sent.push(*o);
+                    }
+                }
+                sent.sort_by(|a, b| b.cmp(a));
+                next.reminders = Some(Reminders {
+                    expires_at: *expires_at,
+                    sent,
+                });
+            }
+            ActionKind::Mark {
+                reason,
+                reclaim_after,
+            } => {
+                next.mark = Some(Mark {
+                    reason: *reason,
+                    marked_at: now,
+                    notified_at: now,
+                    reclaim_after: *reclaim_after,
+                });
+            }
+            ActionKind::Unmark => next.mark = None,
+            ActionKind::ReportFindings { fingerprint, .. } => {
+                next.reported = Some(fingerprint.clone())
+            }
+            ActionKind::Reclaim { .. } | ActionKind::ReclaimDeferred { .. } | ActionKind::Alert => {
+            }
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,463 @@
+use super::*;
+use crate::assess::assess;
+use crate::fixtures::{utc, Ns};
+
+const EXPIRES: &str = "kube-reclaimer.io/expires";
+const NOW: &str = "2026-11-21T12:00:00Z";
+
+fn config() -> Config {
+    Config::from_yaml(
+        "mode: enforce
+owners:
+  teams: {payments: [pay@example.com]}
+  fallback_recipients: [platform@example.com]
+",
+        "test",
+    )
+    .unwrap()
+}
+
+fn plan_at(ns: Ns, l: &Lifecycle, config: &Config, now: &str) -> NamespacePlan {
+    let a = assess(&ns.build(), config, utc(now));
+    plan_namespace(&a, l, config, utc(now))
+}
+
+fn kinds(p: &NamespacePlan) -> Vec<&'static str> {
+    p.actions
+        .iter()
+        .map(|a| match a.kind {
+            ActionKind::Remind { .. } => "remind",
+            ActionKind::Mark { .. } => "mark",
+            ActionKind::Unmark => "unmark",
+            ActionKind::Reclaim { .. } => "reclaim",
+            ActionKind::ReclaimDeferred { .. } => "reclaim_deferred",
+            ActionKind::ReportFindings { .. } => "report_findings",
+            ActionKind::Alert => "alert",
+        })
+        .collect()
+}
+
+fn marked(reason: Reason, at: &str) -> Lifecycle {
+    let at = utc(at);
+    Lifecycle {
+        mark: Some(Mark {
+            reason,
+            marked_at: at,
+            notified_at: at,
+            reclaim_after: at + chrono::TimeDelta::days(3),
+        }),
+        ..Lifecycle::default()
+    }
+}
+
+/// Expires at 2026-12-01T00:00:00Z (valid through 2026-11-30).
+fn expiring() -> Ns {
+    Ns::new("team-a").label(EXPIRES, "2026-11-30")
+}
+
+#[test]
+fn protected_namespaces_get_no_action_even_when_expired_and_marked() {
+    let c = config();
+    for ns in [
+        Ns::new("kube-system").label(EXPIRES, "2020-01-01"),
+        Ns::new("scratch")
+            .label(EXPIRES, "2020-01-01")
+            .label("kube-reclaimer.io/protected", "true"),
+        Ns::new("kube-reclaimer").unused(),
+    ] {
+        let p = plan_at(
+            ns,
+            &marked(Reason::Expired, "2026-01-01T00:00:00Z"),
+            &c,
+            NOW,
+        );
+        assert_eq!(p.state, State::Protected);
+        assert!(p.actions.is_empty(), "{p:?}");
+        assert!(p.notes[0].starts_with("protected: "));
+    }
+}
+
+#[test]
+fn reminders_follow_the_offsets_once_each() {
+    let c = config();
+    let none = Lifecycle::default();
+    // (now, lifecycle, expected reminder offset or none)
+    let sent_7d = none.after(
+        &ActionKind::Remind {
+            offset: Span::days(7),
+            expires_at: utc("2026-12-01T00:00:00Z"),
+            covers: vec![Span::days(7)],
+        },
+        utc("2026-11-24T00:00:00Z"),
+    );
+    let cases = [
+        ("2026-11-23T00:00:00Z", &none, None),
+        ("2026-11-24T00:00:00Z", &none, Some(Span::days(7))),
+        ("2026-11-26T00:00:00Z", &sent_7d, None),
+        ("2026-11-30T00:00:00Z", &sent_7d, Some(Span::days(1))),
+    ];
+    for (now, l, expected) in cases {
+        let p = plan_at(expiring(), l, &c, now);
+        let got = p.actions.iter().find_map(|a| match &a.kind {
+            ActionKind::Remind { offset, .. } => Some(*offset),
+            _ => None,
+        });
+        assert_eq!(got, expected, "at {now}");
+        if expected.is_some() {
+            assert_eq!(p.state, State::Expiring);
+            assert_eq!(p.actions[0].recipients, vec!["platform@example.com"]);
+        }
+    }
+}
+
+#[test]
+fn after_downtime_only_the_most_recent_due_reminder_is_sent() {
+    let p = plan_at(
+        expiring(),
+        &Lifecycle::default(),
+        &config(),
+        "2026-11-30T18:00:00Z",
+    );
+    assert_eq!(kinds(&p), vec!["remind"]);
+    match &p.actions[0].kind {
+        ActionKind::Remind { offset, covers, .. } => {
+            assert_eq!(*offset, Span::days(1));
+            assert_eq!(covers, &vec![Span::days(7), Span::days(1)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_new_expiry_date_starts_reminders_afresh() {
+    let l = Lifecycle {
+        reminders: Some(Reminders {
+            expires_at: utc("2026-11-25T00:00:00Z"),
+            sent: vec![Span::days(7), Span::days(1)],
+        }),
+        ..Lifecycle::default()
+    };
+    let p = plan_at(expiring(), &l, &config(), "2026-11-25T00:00:00Z");
+    assert_eq!(kinds(&p), vec!["remind"]);
+}
+
+#[test]
+fn an_expired_namespace_is_marked_with_a_grace_period_and_owners_told() {
+    let ns = Ns::new("pay-dev")
+        .label(EXPIRES, "2026-11-20")
+        .label("kube-reclaimer.io/team", "payments");
+    let p = plan_at(ns, &Lifecycle::default(), &config(), NOW);
+    assert_eq!(kinds(&p), vec!["mark"]);
+    assert_eq!(p.state, State::Marked);
+    assert_eq!(
+        p.actions[0].kind,
+        ActionKind::Mark {
+            reason: Reason::Expired,
+            reclaim_after: utc("2026-11-24T12:00:00Z")
+        }
+    );
+    assert_eq!(p.actions[0].recipients, vec!["pay@example.com"]);
+    assert!(
+        p.actions[0]
+            .reason
+            .contains("expired 2026-11-21T00:00:00+00:00"),
+        "{}",
+        p.actions[0].reason
+    );
+}
+
+#[test]
+fn a_marked_namespace_is_reclaimed_only_after_the_full_grace_period() {
+    let c = config();
+    let ns = || Ns::new("old").label(EXPIRES, "2026-11-01");
+    let l = marked(Reason::Expired, "2026-11-18T12:00:01Z");
+    let p = plan_at(ns(), &l, &c, NOW);
+    assert!(p.actions.is_empty(), "one second short: {p:?}");
+    assert_eq!(p.state, State::Marked);
+    let p = plan_at(ns(), &l, &c, "2026-11-21T12:00:01Z");
+    assert_eq!(kinds(&p), vec!["reclaim"]);
+    assert_eq!(p.state, State::Due);
+    assert_eq!(
+        p.actions[0].kind,
+        ActionKind::Reclaim {
+            reason: Reason::Expired,
+            uid: "uid-old".into()
+        }
+    );
+}
+
+#[test]
+fn a_longer_grace_period_in_config_also_protects_existing_marks() {
+    let mut c = config();
+    c.lifecycle.grace_period = Span::days(5);
+    let p = plan_at(
+        Ns::new("old").label(EXPIRES, "2026-11-01"),
+        &marked(Reason::Expired, "2026-11-17T00:00:00Z"),
+        &c,
+        NOW,
+    );
+    assert!(p.actions.is_empty(), "{p:?}");
+}
+
+#[test]
+fn the_mark_goes_when_its_reason_goes() {
+    let c = config();
+    // (rule, namespace, mark reason, note expected in the unmark reason)
+    let cases = [
+        (
+            "expiry extended",
+            Ns::new("a").label(EXPIRES, "2027-01-31"),
+            Reason::Expired,
+            "expiry extended",
+        ),
+        ("expiry removed", Ns::new("a"), Reason::Expired, "removed"),
+        (
+            "expiry made unreadable",
+            Ns::new("a").label(EXPIRES, "soon"),
+            Reason::Expired,
+            "can no longer be read",
+        ),
+        (
+            "activity resumed",
+            Ns::new("a"),
+            Reason::Idle,
+            "activity resumed",
+        ),
+        (
+            "future expiry set on an idle one",
+            Ns::new("a").unused().label(EXPIRES, "2027-01-31"),
+            Reason::Idle,
+            "expiry in the future",
+        ),
+    ];
+    for (rule, ns, reason, why) in cases {
+        let p = plan_at(ns, &marked(reason, "2026-11-15T00:00:00Z"), &c, NOW);
+        let unmark = p.actions.iter().find(|a| a.kind == ActionKind::Unmark);
+        assert!(
+            unmark.is_some_and(|a| a.reason.contains(why)),
+            "{rule}: {p:?}"
+        );
+        assert!(!kinds(&p).contains(&"reclaim"), "{rule}");
+    }
+}
+
+#[test]
+fn idle_namespaces_are_marked_unless_a_future_expiry_or_config_says_otherwise() {
+    let c = config();
+    let p = plan_at(Ns::new("quiet").unused(), &Lifecycle::default(), &c, NOW);
+    assert_eq!(kinds(&p), vec!["mark"]);
+    assert!(matches!(
+        p.actions[0].kind,
+        ActionKind::Mark {
+            reason: Reason::Idle,
+            ..
+        }
+    ));
+    let p = plan_at(
+        Ns::new("quiet").unused().label(EXPIRES, "2027-06-30"),
+        &Lifecycle::default(),
+        &c,
+        NOW,
+    );
+    assert!(p.actions.is_empty(), "{p:?}");
+    let mut off = config();
+    off.idle.reclaim = false;
+    let p = plan_at(Ns::new("quiet").unused(), &Lifecycle::default(), &off, NOW);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.state, State::Idle);
+}
+
+#[test]
+fn unknown_idleness_never_marks_or_reclaims_but_keeps_an_existing_mark() {
+    let c = config();
+    let p = plan_at(
+        Ns::new("q").prometheus_down(),
+        &Lifecycle::default(),
+        &c,
+        NOW,
+    );
+    assert!(p.actions.is_empty(), "{p:?}");
+    let p = plan_at(
+        Ns::new("q").prometheus_down(),
+        &marked(Reason::Idle, "2026-11-01T00:00:00Z"),
+        &c,
+        NOW,
+    );
+    assert!(
+        p.actions.is_empty(),
+        "neither reclaimed nor unmarked: {p:?}"
+    );
+    assert_eq!(p.state, State::Marked);
+    assert!(
+        p.notes.iter().any(|n| n.contains("cannot be confirmed")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn a_still_idle_marked_namespace_is_reclaimed_after_grace() {
+    let p = plan_at(
+        Ns::new("q").unused(),
+        &marked(Reason::Idle, "2026-11-10T00:00:00Z"),
+        &config(),
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["reclaim"]);
+}
+
+#[test]
+fn a_mark_for_another_reason_is_renewed_with_a_fresh_notice() {
+    let ns = Ns::new("q").unused().label(EXPIRES, "2026-11-20");
+    let p = plan_at(
+        ns,
+        &marked(Reason::Idle, "2026-11-10T00:00:00Z"),
+        &config(),
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["mark"]);
+    assert!(matches!(
+        p.actions[0].kind,
+        ActionKind::Mark {
+            reason: Reason::Expired,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn malformed_values_are_reported_once_and_never_reclaimed_for() {
+    let c = config();
+    let ns = || Ns::new("typo").label(EXPIRES, "30-11-2026").unused();
+    let mut idle_off = config();
+    idle_off.idle.reclaim = false;
+    let p = plan_at(ns(), &Lifecycle::default(), &idle_off, NOW);
+    assert_eq!(kinds(&p), vec!["report_findings"]);
+    let l = Lifecycle::default().after(&p.actions[0].kind, utc(NOW));
+    let p = plan_at(ns(), &l, &idle_off, NOW);
+    assert!(p.actions.is_empty(), "reported already: {p:?}");
+    let changed = Ns::new("typo").label(EXPIRES, "31-11-2026");
+    let p = plan_at(changed, &l, &c, NOW);
+    assert_eq!(
+        kinds(&p),
+        vec!["report_findings"],
+        "a new bad value is reported again"
+    );
+    let p = plan_at(ns(), &l, &c, NOW);
+    assert!(
+        matches!(
+            p.actions[0].kind,
+            ActionKind::Mark {
+                reason: Reason::Idle,
+                ..
+            }
+        ),
+        "idle still counts: {p:?}"
+    );
+}
+
+#[test]
+fn opting_out_removes_a_mark_and_prevents_new_ones() {
+    let c = config();
+    let ns = || Ns::new("keep").label(EXPIRES, "never").unused();
+    let p = plan_at(ns(), &marked(Reason::Idle, "2026-11-01T00:00:00Z"), &c, NOW);
+    assert_eq!(kinds(&p), vec!["unmark"]);
+    assert_eq!(p.state, State::OptedOut);
+    let p = plan_at(ns(), &Lifecycle::default(), &c, NOW);
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn with_nobody_to_tell_nothing_is_marked_and_an_alert_is_raised() {
+    let mut c = config();
+    c.owners.fallback_recipients.clear();
+    let p = plan_at(
+        Ns::new("orphan").label(EXPIRES, "2026-11-01"),
+        &Lifecycle::default(),
+        &c,
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["alert"]);
+    assert!(!p.actions[0].execute);
+    assert_eq!(p.state, State::Expired);
+    assert!(p.actions[0].reason.contains("nobody can be told"));
+}
+
+#[test]
+fn at_most_the_configured_number_of_reclaims_per_cycle_earliest_first() {
+    let mut c = config();
+    c.lifecycle.max_reclaims_per_cycle = 2;
+    let items: Vec<(Assessment, Lifecycle)> = (0..4)
+        .map(|i| {
+            let ns = Ns::new(&format!("old-{i}")).label(EXPIRES, "2026-11-01");
+            let a = assess(&ns.build(), &c, utc(NOW));
+            (
+                a,
+                marked(Reason::Expired, &format!("2026-11-0{}T00:00:00Z", 5 - i)),
+            )
+        })
+        .collect();
+    let plan = plan(&items, &c, utc(NOW));
+    let reclaimed: Vec<&str> = plan
+        .namespaces
+        .iter()
+        .filter(|p| kinds(p) == ["reclaim"])
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(reclaimed, vec!["old-2", "old-3"]);
+    let deferred = plan
+        .namespaces
+        .iter()
+        .filter(|p| kinds(p) == ["reclaim_deferred"])
+        .count();
+    assert_eq!(deferred, 2);
+}
+
+#[test]
+fn dry_run_plans_the_same_actions_and_executes_none() {
+    let mut dry = config();
+    dry.mode = Mode::DryRun;
+    let items: Vec<(Assessment, Lifecycle)> = [
+        (
+            Ns::new("a").label(EXPIRES, "2026-11-01"),
+            Lifecycle::default(),
+        ),
+        (
+            Ns::new("b").label(EXPIRES, "2026-11-01"),
+            marked(Reason::Expired, "2026-11-01T00:00:00Z"),
+        ),
+        (expiring(), Lifecycle::default()),
+    ]
+    .into_iter()
+    .map(|(ns, l)| (assess(&ns.build(), &dry, utc(NOW)), l))
+    .collect();
+    let enforced = plan(&items, &config(), utc(NOW));
+    let dry_plan = plan(&items, &dry, utc(NOW));
+    assert!(dry_plan.dry_run && !enforced.dry_run);
+    assert_eq!(dry_plan.namespaces.len(), enforced.namespaces.len());
+    for (d, e) in dry_plan.namespaces.iter().zip(&enforced.namespaces) {
+        assert_eq!(kinds(d), kinds(e));
+        assert!(d.actions.iter().all(|a| !a.execute));
+        assert!(e.actions.iter().all(|a| a.execute));
+    }
+    assert_eq!(kinds(&dry_plan.namespaces[0]), vec!["mark"]);
+    assert_eq!(kinds(&dry_plan.namespaces[1]), vec!["reclaim"]);
+}
+
+#[test]
+fn actions_serialize_with_a_kind_and_their_fields() {
+    let p = plan_at(
+        Ns::new("old").label(EXPIRES, "2026-11-01"),
+        &Lifecycle::default(),
+        &config(),
+        NOW,
+    );
+    let json = serde_json::to_value(&p.actions[0]).unwrap();
+    assert_eq!(json["kind"], "mark");
+    assert_eq!(
+        json["reason"].as_str().map(|r| r.starts_with("expired")),
+        Some(true)
+    );
+    assert_eq!(json["reclaim_after"], "2026-11-24T12:00:00Z");
+    assert_eq!(json["execute"], true);
+}
