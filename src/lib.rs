@@ -8,6 +8,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod assess;
+pub mod cli;
 pub mod config;
 pub mod model;
 pub mod plan;

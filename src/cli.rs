@@ -1,0 +1,184 @@
+//! Command-line interface: argument parsing and dispatch. Each command is a thin shell
+//! around the library's stages.
+
+use crate::config::Config;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kube-reclaimer",
+    version,
+    about = "Namespace lifecycle and cost reclamation for Kubernetes",
+    long_about = "Finds out, for every namespace, who owns it, when it expires, what it requests \
+                  and really uses, and what that costs; reminds owners before expiry, flags \
+                  over-provisioned requests, and reclaims expired or idle namespaces after a \
+                  grace period."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: reconcile on the configured schedule, serve health and metrics.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Run one cycle and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Show what the next cycle would do for every namespace; writes nothing.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Prometheus base URL (overrides prometheus.url).
+        #[arg(long, value_name = "URL")]
+        prometheus_url: Option<String>,
+    },
+    /// Explain one namespace: every number, where it came from, and why its state is what it is.
+    Explain {
+        namespace: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        view: ViewArgs,
+    },
+    /// Write the weekly cost reports to a folder instead of e-mailing them.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file; exits non-zero and says why if it is invalid.
+    Check {
+        file: PathBuf,
+        /// Print the effective configuration (defaults filled in) as YAML.
+        #[arg(long)]
+        effective: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Config file (built-in defaults when not given).
+    #[arg(long, short = 'c', env = "KUBE_RECLAIMER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Evaluate as of this RFC 3339 time instead of now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z ({e})"))
+}
+
+/// Runs a parsed command and returns what it prints on standard output.
+pub fn execute(cli: Cli) -> anyhow::Result<String> {
+    match cli.command {
+        Command::Config(ConfigCommand::Check { file, effective }) => {
+            let config = Config::load(&file)?;
+            if effective {
+                serde_saphyr::to_string(&config)
+                    .map(|yaml| format!("{}\n", yaml.trim_end()))
+                    .map_err(|e| anyhow::anyhow!("cannot print the configuration: {e}"))
+            } else {
+                Ok(summary(&file, &config))
+            }
+        }
+        other => anyhow::bail!(
+            "`{}` is not wired to a cluster in this version yet; only `config check` is available",
+            command_name(&other)
+        ),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Run { .. } => "run",
+        Command::Plan { .. } => "plan",
+        Command::Explain { .. } => "explain",
+        Command::Report { .. } => "report",
+        Command::Config(_) => "config",
+    }
+}
+
+/// A few lines a platform engineer can check at a glance.
+fn summary(file: &std::path::Path, c: &Config) -> String {
+    let offsets: Vec<String> = c
+        .lifecycle
+        .reminder_offsets
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    let mode = match c.mode {
+        crate::config::Mode::DryRun => "dry-run (nothing is written, sent or deleted)",
+        crate::config::Mode::Enforce => "enforce",
+    };
+    let next = |s: &crate::config::Schedule| {
+        let now = Utc::now().with_timezone(&c.time_zone.0);
+        s.cron
+            .find_next_occurrence(&now, false)
+            .map(|t| t.format("%Y-%m-%d %H:%M %Z").to_string())
+            .unwrap_or_else(|_| "never".into())
+    };
+    format!(
+        "{file}: valid\n\
+         mode:        {mode}\n\
+         protected:   {protected} (+ own namespace {own}){selector}\n\
+         reminders:   {offsets} before expiry; grace period {grace}; at most {max} reclamations per cycle\n\
+         idle:        {idle} over {window} (CPU < {cpu} cores, network < {net} B/s)\n\
+         rightsizing: flag gaps above {gap:.0}% of requests over {rwindow}\n\
+         pricing:     {cpu_price} {cur}/vCPU-h, {mem_price} {cur}/GiB-h\n\
+         cycle:       {cycle} ({tz}), next {cycle_next}\n\
+         report:      {report} ({tz}), next {report_next}\n",
+        file = file.display(),
+        protected = c.protection.namespaces.join(", "),
+        own = c.own_namespace,
+        selector = if c.protection.selector.is_some() { " and a label selector" } else { "" },
+        offsets = if offsets.is_empty() { "none".to_string() } else { offsets.join(", ") },
+        grace = c.lifecycle.grace_period,
+        max = c.lifecycle.max_reclaims_per_cycle,
+        idle = if c.idle.reclaim { "reclaimed when idle" } else { "reported, never reclaimed" },
+        window = c.idle.window,
+        cpu = c.idle.cpu_threshold.0,
+        net = c.idle.network_threshold.0,
+        gap = c.rightsizing.gap_threshold * 100.0,
+        rwindow = c.rightsizing.window,
+        cpu_price = c.pricing.cpu_per_vcpu_hour,
+        mem_price = c.pricing.memory_per_gib_hour,
+        cur = c.pricing.currency.as_str(),
+        cycle = c.schedules.cycle.expression,
+        cycle_next = next(&c.schedules.cycle),
+        report = c.schedules.report.expression,
+        report_next = next(&c.schedules.report),
+        tz = c.time_zone.0.name(),
+    )
+}
