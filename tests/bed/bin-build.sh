@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build (once) and cache the test-bed control-plane binaries:
+#   kube-apiserver, kube-controller-manager  (from k8s.io/kubernetes, see go.mod)
+# Cached in ${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}/bin/<k8s version>/
+# and reused when present. Prints the binary directory as the last stdout line.
+set -euo pipefail
+
+BED_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}"
+
+log() { printf '[bed] %s\n' "$*" >&2; }
+die() { printf '[bed] ERROR: %s\n' "$*" >&2; exit 1; }
+
+K8S_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$BED_DIR/go.mod")"
+[[ "$K8S_VERSION" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "cannot read the k8s.io/kubernetes version from $BED_DIR/go.mod"
+BIN_DIR="$CACHE/bin/$K8S_VERSION"
+
+find_go() {
+    if [[ -n "${GO:-}" ]]; then
+        printf '%s\n' "$GO"
+    elif command -v go >/dev/null 2>&1; then
+        command -v go
+    elif [[ -x /usr/local/go/bin/go ]]; then
+        printf '%s\n' /usr/local/go/bin/go
+    else
+        return 1
+    fi
+}
+
+have_bin() { [[ -x "$BIN_DIR/$1" ]] && "$BIN_DIR/$1" --version >/dev/null 2>&1; }
+
+build_all() {
+    local go_bin major minor ldflags name tmp start
+    go_bin="$(find_go)" || die "no Go toolchain found (set GO=/path/to/go)"
+    major="${K8S_VERSION#v}"; major="${major%%.*}"
+    minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
+    ldflags="-s -w"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+        ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    mkdir -p "$BIN_DIR"
+    for name in kube-apiserver kube-controller-manager; do
+        if have_bin "$name"; then
+            log "$name $K8S_VERSION: cached at $BIN_DIR/$name"
+            continue
+        fi
+        log "building $name $K8S_VERSION with $("$go_bin" env GOVERSION) (first time takes a few minutes; the k8s.io/kubernetes module download is large)..."
+        start=$SECONDS
+        tmp="$BIN_DIR/.$name.tmp.$$"
+        (
+            cd "$BED_DIR"
+            GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" CGO_ENABLED=0 \
+                "$go_bin" build -trimpath -tags providerless -ldflags "$ldflags" \
+                -o "$tmp" "k8s.io/kubernetes/cmd/$name"
+        ) || { rm -f "$tmp"; die "go build of $name failed"; }
+        mv -f "$tmp" "$BIN_DIR/$name"
+        log "built $name in $((SECONDS - start)) s -> $BIN_DIR/$name"
+    done
+}
+
+mkdir -p "$CACHE"
+if have_bin kube-apiserver && have_bin kube-controller-manager; then
+    log "binaries for $K8S_VERSION are cached in $BIN_DIR"
+else
+    # Serialise concurrent builds (e.g. two up.sh at once); bounded wait.
+    exec 9>"$CACHE/build.lock"
+    flock -w 3600 9 || die "timed out waiting for another bin-build.sh holding $CACHE/build.lock"
+    build_all
+    exec 9>&-
+fi
+printf '%s\n' "$BIN_DIR"
