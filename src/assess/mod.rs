@@ -26,6 +26,8 @@ pub struct Assessment {
     pub uid: String,
     /// Why the namespace may never be acted on, if it is protected.
     pub protected: Option<String>,
+    /// Pods holding resources; `None` when pods could not be listed.
+    pub pods: Option<u32>,
     pub owner: Owner,
     pub expiry: Expiry,
     pub idle: Idleness,
@@ -56,6 +58,7 @@ pub fn assess(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Assessm
         name: ns.name.clone(),
         uid: ns.uid.clone(),
         protected: config.protection_of(&ns.name, &ns.labels),
+        pods: obs.workload.map(|w| w.pods),
         owner,
         expiry,
         idle: idle::assess_idle(obs, config, now),

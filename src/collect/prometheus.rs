@@ -1,0 +1,343 @@
+//! Per-namespace usage statistics from Prometheus (or Thanos, Mimir, VictoriaMetrics).
+//!
+//! One query per statistic, each a `sum by (namespace)` inside a subquery over the
+//! window: the number of queries per cycle is fixed ([`QUERY_COUNT`]) whatever the size of
+//! the cluster. Series are cAdvisor's; the pod-level duplicates (`container=""`) and pause
+//! containers (`container="POD"`) are filtered out of the per-container metrics.
+
+use crate::config::{Config, MemoryStatistic};
+use crate::model::{Sample, Span, Usage};
+use chrono::{DateTime, Utc};
+use prometheus_http_query::response::Data;
+use prometheus_http_query::Client;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Rate window and subquery resolution. Suits scrape intervals up to 2 minutes.
+const RATE: &str = "5m";
+const CONTAINERS: &str = r#"container!="", container!="POD""#;
+
+/// What is asked, one query each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Statistic {
+    CpuQuantile,
+    CpuMax,
+    Memory,
+    NetworkMax,
+}
+
+
+/// The PromQL for one statistic, evaluated at the instant the query is made for.
+pub fn promql(statistic: Statistic, config: &Config) -> String {
+    let r = &config.rightsizing;
+    let idle = config.idle.window;
+    let cpu_rate = format!(
+        "sum by (namespace) (rate(container_cpu_usage_seconds_total{{{CONTAINERS}}}[{RATE}]))"
+    );
+    match statistic {
+        Statistic::CpuQuantile => format!(
+            "quantile_over_time({}, {cpu_rate}[{}:{RATE}])",
+            r.cpu_quantile,
+            r.window
+        ),
+        Statistic::CpuMax => format!("max_over_time({cpu_rate}[{idle}:{RATE}])"),
+        Statistic::Memory => {
+            let working_set =
+                format!("sum by (namespace) (container_memory_working_set_bytes{{{CONTAINERS}}})");
+            match r.memory_statistic {
+                MemoryStatistic::MaxWorkingSet => {
+                    format!("max_over_time({working_set}[{}:{RATE}])", r.window)
+                }
+                MemoryStatistic::QuantileWorkingSet => format!(
+                    "quantile_over_time({}, {working_set}[{}:{RATE}])",
+                    r.cpu_quantile, r.window
+                ),
+            }
+        }
+        Statistic::NetworkMax => format!(
+            "max_over_time((sum by (namespace) (rate(container_network_receive_bytes_total[{RATE}])) \
+             + sum by (namespace) (rate(container_network_transmit_bytes_total[{RATE}])))[{idle}:{RATE}])"
+        ),
+    }
+}
+
+/// Whether the metrics history reaches back to `at - window`: any CPU series then?
+fn coverage_promql() -> String {
+    format!("count(container_cpu_usage_seconds_total{{{CONTAINERS}}})")
+}
+
+/// Usage for every namespace, and how the queries went.
+#[derive(Debug)]
+pub struct UsageCollection {
+    samples: HashMap<Statistic, Result<HashMap<String, f64>, String>>,
+    history_since: Option<DateTime<Utc>>,
+    /// HTTP requests made, retries included.
+    pub queries: u32,
+    /// One line per failed query, for humans.
+    pub problems: Vec<String>,
+}
+
+impl UsageCollection {
+    /// Usage when Prometheus could not be used at all.
+    pub fn unavailable(reason: &str) -> Self {
+        let samples = [
+            Statistic::CpuQuantile,
+            Statistic::CpuMax,
+            Statistic::Memory,
+            Statistic::NetworkMax,
+        ]
+        .into_iter()
+        .map(|s| (s, Err(reason.to_string())))
+        .collect();
+        UsageCollection {
+            samples,
+            history_since: None,
+            queries: 0,
+            problems: vec![reason.to_string()],
+        }
+    }
+
+    /// True when no statistic could be read at all.
+    pub fn all_failed(&self) -> bool {
+        self.samples.values().all(|s| s.is_err())
+    }
+
+    /// The statistics of one namespace.
+    pub fn usage_of(&self, namespace: &str) -> Usage {
+        let sample = |s: Statistic| match self.samples.get(&s) {
+            Some(Ok(values)) => match values.get(namespace) {
+                Some(v) => Sample::Value { value: *v },
+                None => Sample::NoSeries,
+            },
+            Some(Err(reason)) => Sample::unavailable(reason.clone()),
+            None => Sample::unavailable("not queried"),
+        };
+        Usage {
+            cpu_quantile_cores: sample(Statistic::CpuQuantile),
+            cpu_max_cores: sample(Statistic::CpuMax),
+            memory_bytes: sample(Statistic::Memory),
+            network_max_bytes_per_second: sample(Statistic::NetworkMax),
+            history_since: self.history_since,
+        }
+    }
+}
+
+/// A configured connection to Prometheus.
+pub struct Prometheus {
+    client: Client,
+    url: String,
+    timeout: Span,
+    retries: u32,
+    queries: AtomicU32,
+}
+
+impl Prometheus {
+    /// Builds a client; reads the bearer token file now, so a rotated token is picked up
+    /// by the next cycle's client.
+    pub fn connect(config: &Config, url_override: Option<&str>) -> Result<Prometheus, String> {
+        let p = &config.prometheus;
+        let url = url_override.unwrap_or(&p.url).trim_end_matches('/').to_string();
+        let mut headers = HeaderMap::new();
+        if let Some(file) = &p.bearer_token_file {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read prometheus.bearer_token_file {file}: {e}"))?;
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .map_err(|_| format!("the token in {file} is not a valid header value"))?;
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &p.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("prometheus.headers: `{name}` is not a header name"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("prometheus.headers.{name}: value is not a valid header value"))?;
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(p.timeout.as_seconds().max(1) as u64))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for Prometheus: {e}"))?;
+        let client = Client::from(http, &url)
+            .map_err(|e| format!("prometheus.url `{url}` is not usable: {e}"))?;
+        Ok(Prometheus {
+            client,
+            url,
+            timeout: p.timeout,
+            retries: p.retries,
+            queries: AtomicU32::new(0),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs every query, concurrently, as of `at`.
+    pub async fn collect(&self, config: &Config, at: DateTime<Utc>) -> UsageCollection {
+        let stats = [
+            Statistic::CpuQuantile,
+            Statistic::CpuMax,
+            Statistic::Memory,
+            Statistic::NetworkMax,
+        ];
+        let window = config.rightsizing.window.max(config.idle.window);
+        let coverage_at = at - window.as_delta();
+        let queries = stats.map(|s| promql(s, config));
+        let coverage_query = coverage_promql();
+        let (cpu_q, cpu_max, memory, network, coverage) = tokio::join!(
+            self.by_namespace(&queries[0], at),
+            self.by_namespace(&queries[1], at),
+            self.by_namespace(&queries[2], at),
+            self.by_namespace(&queries[3], at),
+            self.scalar_present(&coverage_query, coverage_at),
+        );
+        let mut problems = Vec::new();
+        let results = [cpu_q, cpu_max, memory, network];
+        for (stat, result) in stats.iter().zip(&results) {
+            if let Err(e) = result {
+                problems.push(format!("{stat:?} query failed: {e}"));
+            }
+        }
+        let history_since = match coverage {
+            Ok(true) => Some(coverage_at),
+            Ok(false) => None,
+            Err(e) => {
+                problems.push(format!("history coverage query failed: {e}"));
+                None
+            }
+        };
+        UsageCollection {
+            samples: stats.into_iter().zip(results).collect(),
+            history_since,
+            queries: self.queries.load(Ordering::Relaxed),
+            problems,
+        }
+    }
+
+    async fn by_namespace(&self, query: &str, at: DateTime<Utc>) -> Result<HashMap<String, f64>, String> {
+        let data = self.instant(query, at).await?;
+        let Data::Vector(vector) = data else {
+            return Err(format!("expected an instant vector from `{query}`"));
+        };
+        let mut out = HashMap::with_capacity(vector.len());
+        for item in vector {
+            let (labels, sample) = item.into_inner();
+            if let Some(ns) = labels.get("namespace") {
+                out.insert(ns.clone(), sample.value());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scalar_present(&self, query: &str, at: DateTime<Utc>) -> Result<bool, String> {
+        Ok(!self.instant(query, at).await?.is_empty())
+    }
+
+    /// One instant query with retries: connection problems, timeouts and server errors
+    /// are retried with exponential backoff; a query Prometheus rejects is not.
+    async fn instant(&self, query: &str, at: DateTime<Utc>) -> Result<Data, String> {
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            self.queries.fetch_add(1, Ordering::Relaxed);
+            let result = self
+                .client
+                .query(query)
+                .at(at.timestamp())
+                .timeout(self.timeout.as_seconds() * 1000)
+                .post()
+                .await;
+            match result {
+                Ok(r) => return Ok(r.into_inner().0),
+                Err(e) if attempt < self.retries && retryable(&e) => {
+                    tracing::warn!(error = %e, attempt, "Prometheus query failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(describe(&e, &self.url)),
+            }
+        }
+    }
+}
+
+fn retryable(e: &prometheus_http_query::Error) -> bool {
+    use prometheus_http_query::error::PrometheusErrorType as T;
+    match e {
+        prometheus_http_query::Error::Prometheus(p) => matches!(
+            p.error_type(),
+            T::Timeout | T::Canceled | T::Internal | T::Unavailable
+        ),
+        prometheus_http_query::Error::Client(_) => true,
+        _ => false,
+    }
+}
+
+fn describe(e: &prometheus_http_query::Error, url: &str) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    format!("{text} (Prometheus at {url})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_aggregate_by_namespace_over_the_configured_windows() {
+        let c = Config::default();
+        assert_eq!(
+            promql(Statistic::CpuQuantile, &c),
+            r#"quantile_over_time(0.95, sum by (namespace) (rate(container_cpu_usage_seconds_total{container!="", container!="POD"}[5m]))[7d:5m])"#
+        );
+        assert_eq!(
+            promql(Statistic::Memory, &c),
+            r#"max_over_time(sum by (namespace) (container_memory_working_set_bytes{container!="", container!="POD"})[7d:5m])"#
+        );
+        let mut custom = Config::default();
+        custom.rightsizing.window = Span::days(14);
+        custom.rightsizing.cpu_quantile = 0.9;
+        custom.rightsizing.memory_statistic = MemoryStatistic::QuantileWorkingSet;
+        custom.idle.window = Span::days(3);
+        assert!(promql(Statistic::CpuQuantile, &custom).starts_with("quantile_over_time(0.9, "));
+        assert!(promql(Statistic::CpuQuantile, &custom).ends_with("[14d:5m])"));
+        assert!(promql(Statistic::Memory, &custom).starts_with("quantile_over_time(0.9, "));
+        assert!(promql(Statistic::CpuMax, &custom).ends_with("[3d:5m])"));
+        assert!(promql(Statistic::NetworkMax, &custom).ends_with("[3d:5m])"));
+    }
+
+    #[test]
+    fn every_statistic_query_groups_by_namespace_only() {
+        let c = Config::default();
+        for s in [Statistic::CpuQuantile, Statistic::CpuMax, Statistic::Memory, Statistic::NetworkMax] {
+            let q = promql(s, &c);
+            assert!(q.contains("sum by (namespace)"), "{q}");
+            assert!(!q.contains("by (pod") && !q.contains("namespace=\""), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_absent_from_an_answer_has_no_series_and_a_failed_query_is_unavailable() {
+        let mut samples = HashMap::new();
+        samples.insert(Statistic::CpuQuantile, Ok(HashMap::from([("a".to_string(), 0.5)])));
+        samples.insert(Statistic::CpuMax, Err("timeout".to_string()));
+        let c = UsageCollection {
+            samples,
+            history_since: None,
+            queries: 2,
+            problems: vec![],
+        };
+        let a = c.usage_of("a");
+        assert_eq!(a.cpu_quantile_cores, Sample::Value { value: 0.5 });
+        assert_eq!(a.cpu_max_cores, Sample::unavailable("timeout"));
+        assert_eq!(c.usage_of("b").cpu_quantile_cores, Sample::NoSeries);
+        assert!(matches!(a.memory_bytes, Sample::Unavailable { .. }));
+    }
+}

@@ -1,0 +1,40 @@
+//! One evaluation: what was collected, assessed and planned, as of one instant. Pure.
+
+use crate::assess::{assess, Assessment};
+use crate::collect::{Collected, Sources};
+use crate::config::Config;
+use crate::plan::{plan, Lifecycle, Plan};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub at: DateTime<Utc>,
+    /// In the same order as `plan.namespaces`.
+    pub assessments: Vec<Assessment>,
+    pub plan: Plan,
+    pub sources: Sources,
+    pub pods_seen: usize,
+}
+
+/// Assesses and plans every collected namespace, sorted by name.
+pub fn evaluate(collected: Collected, config: &Config, at: DateTime<Utc>) -> Evaluation {
+    let mut observations = collected.observations;
+    observations.sort_by(|a, b| a.namespace.name.cmp(&b.namespace.name));
+    let items: Vec<(Assessment, Lifecycle)> = observations
+        .iter()
+        .map(|o| {
+            (
+                assess(o, config, at),
+                Lifecycle::from_annotations(&o.namespace.annotations, &config.keys.state_prefix),
+            )
+        })
+        .collect();
+    let plan = plan(&items, config, at);
+    Evaluation {
+        at,
+        assessments: items.into_iter().map(|(a, _)| a).collect(),
+        plan,
+        sources: collected.sources,
+        pods_seen: collected.pods_seen,
+    }
+}
