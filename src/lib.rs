@@ -10,8 +10,8 @@
 pub mod assess;
 pub mod cli;
 pub mod collect;
-pub mod evaluate;
 pub mod config;
+pub mod evaluate;
 pub mod model;
 pub mod plan;
 

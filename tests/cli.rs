@@ -112,9 +112,27 @@ fn effective_configuration_can_be_loaded_again() {
 
 #[test]
 fn commands_of_later_stages_say_they_are_not_wired_yet() {
-    let out = reclaimer(&["plan", "--at", "2026-11-21T12:00:00Z", "--output", "json"]);
+    let out = reclaimer(&["report", "--out", "/tmp/kube-reclaimer-reports"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("`plan` is not wired"));
+    assert!(text(&out.stderr).contains("`report` is not wired"));
+}
+
+#[test]
+fn plan_without_a_cluster_says_how_to_configure_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
+        .args(["plan"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot set up a Kubernetes client"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

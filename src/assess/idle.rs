@@ -6,7 +6,7 @@
 
 use super::usage::resolve;
 use crate::config::Config;
-use crate::model::Observation;
+use crate::model::{rfc3339, Observation};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -103,7 +103,7 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
             Verdict::Unknown,
             format!(
                 "unknown: created {}, less than the {} idle window ago",
-                obs.namespace.created_at.to_rfc3339(),
+                rfc3339(obs.namespace.created_at),
                 idle.window
             ),
         )
@@ -125,7 +125,7 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
                 Verdict::Unknown,
                 format!(
                     "unknown: metrics history starts {}, inside the {} window",
-                    start.to_rfc3339(),
+                    rfc3339(start),
                     idle.window
                 ),
             ),

@@ -1,7 +1,14 @@
 //! Command-line interface: argument parsing and dispatch. Each command is a thin shell
 //! around the library's stages.
 
+mod explain;
+mod table;
+mod view;
+
+use crate::collect::{collect, prometheus::Prometheus};
 use crate::config::Config;
+use crate::evaluate::{evaluate, Evaluation};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -37,9 +44,6 @@ pub enum Command {
         config: ConfigArg,
         #[command(flatten)]
         view: ViewArgs,
-        /// Prometheus base URL (overrides prometheus.url).
-        #[arg(long, value_name = "URL")]
-        prometheus_url: Option<String>,
     },
     /// Explain one namespace: every number, where it came from, and why its state is what it is.
     Explain {
@@ -86,6 +90,9 @@ pub struct ViewArgs {
     pub at: Option<DateTime<Utc>>,
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Prometheus base URL (overrides prometheus.url).
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,8 +107,9 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z ({e})"))
 }
 
-/// Runs a parsed command and returns what it prints on standard output.
-pub fn execute(cli: Cli) -> anyhow::Result<String> {
+/// Runs a parsed command and returns what it prints on standard output. Progress and
+/// warnings go to standard error.
+pub async fn execute(cli: Cli) -> anyhow::Result<String> {
     match cli.command {
         Command::Config(ConfigCommand::Check { file, effective }) => {
             let config = Config::load(&file)?;
@@ -113,11 +121,106 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
                 Ok(summary(&file, &config))
             }
         }
+        Command::Plan { config, view } => {
+            let config = load_config(&config)?;
+            let e = run_evaluation(&config, view.prometheus_url.as_deref(), view.at).await?;
+            match view.output {
+                Output::Table => Ok(table::render(&e)),
+                Output::Json => json(&view::plan_view(&e)),
+            }
+        }
+        Command::Explain {
+            namespace,
+            config,
+            view,
+        } => {
+            let config = load_config(&config)?;
+            let e = run_evaluation(&config, view.prometheus_url.as_deref(), view.at).await?;
+            let Some(i) = e.assessments.iter().position(|a| a.name == namespace) else {
+                anyhow::bail!(
+                    "namespace `{namespace}` not found among the {} namespaces listed",
+                    e.assessments.len()
+                );
+            };
+            let (a, p) = (&e.assessments[i], &e.plan.namespaces[i]);
+            match view.output {
+                Output::Table => Ok(explain::render(
+                    a,
+                    p,
+                    &config,
+                    &e.sources,
+                    e.at,
+                    e.plan.dry_run,
+                )),
+                Output::Json => json(&serde_json::json!({
+                    "at": e.at,
+                    "dry_run": e.plan.dry_run,
+                    "sources": &e.sources,
+                    "namespace": view::namespace_view(a, p),
+                })),
+            }
+        }
         other => anyhow::bail!(
-            "`{}` is not wired to a cluster in this version yet; only `config check` is available",
+            "`{}` is not wired to a cluster in this version yet",
             command_name(&other)
         ),
     }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
+fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
+    match &arg.config {
+        Some(path) => Ok(Config::load(path)?),
+        None => {
+            eprintln!("note: no --config given: using the built-in defaults (mode dry-run)");
+            Ok(Config::default())
+        }
+    }
+}
+
+/// Collects from the cluster and Prometheus, then assesses and plans. Says on stderr
+/// what was read and what could not be.
+async fn run_evaluation(
+    config: &Config,
+    prometheus_url: Option<&str>,
+    at: Option<DateTime<Utc>>,
+) -> anyhow::Result<Evaluation> {
+    let at = at.unwrap_or_else(Utc::now);
+    let at = at - chrono::TimeDelta::nanoseconds(at.timestamp_subsec_nanos().into());
+    let client = kube::Client::try_default().await.context(
+        "cannot set up a Kubernetes client (from KUBECONFIG, ~/.kube/config or the in-cluster service account)",
+    )?;
+    let prometheus = Prometheus::connect(config, prometheus_url);
+    let prom_url = prometheus
+        .as_ref()
+        .map(|p| p.url().to_string())
+        .unwrap_or_default();
+    eprintln!("collecting namespaces, pods and quotas from Kubernetes and usage from Prometheus {prom_url} ...");
+    let started = std::time::Instant::now();
+    let collected = collect(config, &client, prometheus, at).await?;
+    let s = &collected.sources;
+    eprintln!(
+        "collected {} namespaces and {} pods ({} list requests), {} PromQL queries, in {:.1}s",
+        collected.observations.len(),
+        collected.pods_seen,
+        s.kubernetes.requests,
+        s.prometheus.requests,
+        started.elapsed().as_secs_f64()
+    );
+    for (source, report) in [("Kubernetes", &s.kubernetes), ("Prometheus", &s.prometheus)] {
+        for problem in &report.problems {
+            eprintln!("warning: {source} {}: {problem}", report.status);
+        }
+        if report.status != "ok" {
+            eprintln!(
+                "warning: values from {source} are unknown where it failed; nothing is marked or reclaimed on the basis of unknown values"
+            );
+        }
+    }
+    Ok(evaluate(collected, config, at))
 }
 
 fn command_name(command: &Command) -> &'static str {

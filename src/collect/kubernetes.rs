@@ -37,9 +37,17 @@ struct Workloads(HashMap<String, Workload>);
 pub async fn inventory(client: &Client, at: DateTime<Utc>) -> Result<Inventory, kube::Error> {
     let mut requests = 0;
     let mut namespaces = Vec::new();
-    paginate(&Api::<Namespace>::all(client.clone()), &mut requests, |page| {
-        namespaces.extend(page.items.into_iter().filter_map(|ns| namespace_meta(ns, at)));
-    })
+    paginate(
+        &Api::<Namespace>::all(client.clone()),
+        &mut requests,
+        |page| {
+            namespaces.extend(
+                page.items
+                    .into_iter()
+                    .filter_map(|ns| namespace_meta(ns, at)),
+            );
+        },
+    )
     .await?;
     let mut workloads = Workloads::default();
     let mut pods_seen = 0;
@@ -53,13 +61,20 @@ pub async fn inventory(client: &Client, at: DateTime<Utc>) -> Result<Inventory, 
     .map(|()| workloads.0)
     .map_err(|e| format!("cannot list pods: {e}"));
     let mut quotas: HashMap<String, Vec<QuotaObservation>> = HashMap::new();
-    let quota_result = paginate(&Api::<ResourceQuota>::all(client.clone()), &mut requests, |page| {
-        for quota in page.items {
-            if let Some(ns) = quota.metadata.namespace.clone() {
-                quotas.entry(ns).or_default().push(quota_observation(&quota));
+    let quota_result = paginate(
+        &Api::<ResourceQuota>::all(client.clone()),
+        &mut requests,
+        |page| {
+            for quota in page.items {
+                if let Some(ns) = quota.metadata.namespace.clone() {
+                    quotas
+                        .entry(ns)
+                        .or_default()
+                        .push(quota_observation(&quota));
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .map(|()| quotas)
     .map_err(|e| format!("cannot list resource quotas: {e}"));
@@ -217,7 +232,10 @@ mod tests {
         let (cpu, memory) = pod_requests(&p);
         // CPU: max(0.5 + 0.25 + 0.1, 2 + 0.1) + 0.05; memory: max(256Mi + 64Mi, 1Gi + 64Mi).
         assert!((cpu - 2.15).abs() < 1e-9, "{cpu}");
-        assert!((memory - (1024.0 + 64.0) * 1024.0 * 1024.0).abs() < 1.0, "{memory}");
+        assert!(
+            (memory - (1024.0 + 64.0) * 1024.0 * 1024.0).abs() < 1.0,
+            "{memory}"
+        );
     }
 
     #[test]

@@ -76,10 +76,7 @@ pub async fn collect(
 }
 
 /// Joins the two sources per namespace.
-pub fn merge(
-    inventory: kubernetes::Inventory,
-    usage: prometheus::UsageCollection,
-) -> Collected {
+pub fn merge(inventory: kubernetes::Inventory, usage: prometheus::UsageCollection) -> Collected {
     let mut k8s_problems = Vec::new();
     if let Err(e) = &inventory.workloads {
         k8s_problems.push(e.clone());

@@ -28,6 +28,16 @@ pub enum Statistic {
     NetworkMax,
 }
 
+impl Statistic {
+    fn describe(self) -> &'static str {
+        match self {
+            Statistic::CpuQuantile => "CPU quantile",
+            Statistic::CpuMax => "CPU maximum",
+            Statistic::Memory => "memory",
+            Statistic::NetworkMax => "network maximum",
+        }
+    }
+}
 
 /// The PromQL for one statistic, evaluated at the instant the query is made for.
 pub fn promql(statistic: Statistic, config: &Config) -> String {
@@ -138,7 +148,10 @@ impl Prometheus {
     /// by the next cycle's client.
     pub fn connect(config: &Config, url_override: Option<&str>) -> Result<Prometheus, String> {
         let p = &config.prometheus;
-        let url = url_override.unwrap_or(&p.url).trim_end_matches('/').to_string();
+        let url = url_override
+            .unwrap_or(&p.url)
+            .trim_end_matches('/')
+            .to_string();
         let mut headers = HeaderMap::new();
         if let Some(file) = &p.bearer_token_file {
             let token = std::fs::read_to_string(file)
@@ -150,8 +163,9 @@ impl Prometheus {
         for (name, value) in &p.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("prometheus.headers: `{name}` is not a header name"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("prometheus.headers.{name}: value is not a valid header value"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                format!("prometheus.headers.{name}: value is not a valid header value")
+            })?;
             headers.insert(name, value);
         }
         let http = reqwest::Client::builder()
@@ -193,20 +207,27 @@ impl Prometheus {
             self.by_namespace(&queries[3], at),
             self.scalar_present(&coverage_query, coverage_at),
         );
-        let mut problems = Vec::new();
         let results = [cpu_q, cpu_max, memory, network];
-        for (stat, result) in stats.iter().zip(&results) {
-            if let Err(e) = result {
-                problems.push(format!("{stat:?} query failed: {e}"));
-            }
+        let mut failures: Vec<(&str, &String)> = stats
+            .iter()
+            .zip(&results)
+            .filter_map(|(stat, r)| r.as_ref().err().map(|e| (stat.describe(), e)))
+            .collect();
+        if let Err(e) = &coverage {
+            failures.push(("history coverage", e));
         }
+        let problems = match failures.first() {
+            Some((_, first)) if failures.len() > 1 && failures.iter().all(|(_, e)| e == first) => {
+                vec![format!("all {} queries failed: {first}", failures.len())]
+            }
+            _ => failures
+                .iter()
+                .map(|(what, e)| format!("{what} query failed: {e}"))
+                .collect(),
+        };
         let history_since = match coverage {
             Ok(true) => Some(coverage_at),
-            Ok(false) => None,
-            Err(e) => {
-                problems.push(format!("history coverage query failed: {e}"));
-                None
-            }
+            _ => None,
         };
         UsageCollection {
             samples: stats.into_iter().zip(results).collect(),
@@ -216,7 +237,11 @@ impl Prometheus {
         }
     }
 
-    async fn by_namespace(&self, query: &str, at: DateTime<Utc>) -> Result<HashMap<String, f64>, String> {
+    async fn by_namespace(
+        &self,
+        query: &str,
+        at: DateTime<Utc>,
+    ) -> Result<HashMap<String, f64>, String> {
         let data = self.instant(query, at).await?;
         let Data::Vector(vector) = data else {
             return Err(format!("expected an instant vector from `{query}`"));
@@ -275,15 +300,18 @@ fn retryable(e: &prometheus_http_query::Error) -> bool {
     }
 }
 
+/// The error and its root cause, without the layers in between.
 fn describe(e: &prometheus_http_query::Error, url: &str) -> String {
-    let mut text = e.to_string();
+    let mut root: Option<&dyn std::error::Error> = None;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        root = Some(s);
         source = s.source();
     }
-    format!("{text} (Prometheus at {url})")
+    match root {
+        Some(cause) => format!("{e}: {cause} (Prometheus at {url})"),
+        None => format!("{e} (Prometheus at {url})"),
+    }
 }
 
 #[cfg(test)]
@@ -316,7 +344,12 @@ mod tests {
     #[test]
     fn every_statistic_query_groups_by_namespace_only() {
         let c = Config::default();
-        for s in [Statistic::CpuQuantile, Statistic::CpuMax, Statistic::Memory, Statistic::NetworkMax] {
+        for s in [
+            Statistic::CpuQuantile,
+            Statistic::CpuMax,
+            Statistic::Memory,
+            Statistic::NetworkMax,
+        ] {
             let q = promql(s, &c);
             assert!(q.contains("sum by (namespace)"), "{q}");
             assert!(!q.contains("by (pod") && !q.contains("namespace=\""), "{q}");
@@ -326,7 +359,10 @@ mod tests {
     #[test]
     fn a_namespace_absent_from_an_answer_has_no_series_and_a_failed_query_is_unavailable() {
         let mut samples = HashMap::new();
-        samples.insert(Statistic::CpuQuantile, Ok(HashMap::from([("a".to_string(), 0.5)])));
+        samples.insert(
+            Statistic::CpuQuantile,
+            Ok(HashMap::from([("a".to_string(), 0.5)])),
+        );
         samples.insert(Statistic::CpuMax, Err("timeout".to_string()));
         let c = UsageCollection {
             samples,

@@ -9,5 +9,10 @@ pub use duration::{Span, SpanError};
 pub use observation::{NamespaceMeta, Observation, QuotaObservation, Sample, Usage, Workload};
 pub use quantity::{format_bytes, format_cores, parse_quantity, Quantity, QuantityError};
 
+/// An instant as people and machines read it: RFC 3339, whole seconds, `Z`.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Bytes in one GiB, the unit memory is priced in.
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;

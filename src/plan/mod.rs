@@ -21,7 +21,7 @@ pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
 
 use crate::assess::{Assessment, Expiry, Finding, Verdict};
 use crate::config::{Config, Mode};
-use crate::model::Span;
+use crate::model::{rfc3339, Span};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -255,7 +255,7 @@ pub fn plan_namespace(
                         expires_at: t,
                         covers: due.clone(),
                     },
-                    format!("expires {} (reminder {latest} before)", t.to_rfc3339()),
+                    format!("expires {} (reminder {latest} before)", rfc3339(t)),
                     true,
                 );
             }
@@ -265,7 +265,7 @@ pub fn plan_namespace(
     let reason_text = |r: Reason| match (r, &a.expiry) {
         (Reason::Expired, Expiry::At { at, source }) => format!(
             "expired {} ({} {}={})",
-            at.to_rfc3339(),
+            rfc3339(*at),
             kind_name(source.kind),
             source.key,
             source.value
@@ -300,7 +300,7 @@ pub fn plan_namespace(
                     format!(
                         "{}; owners told {}, grace period of {} over",
                         reason_text(reason),
-                        mark.notified_at.to_rfc3339(),
+                        rfc3339(mark.notified_at),
                         config.lifecycle.grace_period
                     ),
                     false,
@@ -310,22 +310,27 @@ pub fn plan_namespace(
                 p.notes.push(format!(
                     "marked ({}); reclaim after {}",
                     reason.as_str(),
-                    due_at.to_rfc3339()
+                    rfc3339(due_at)
                 ));
             }
         }
         (_, Some(reason)) => {
             let reclaim_after = now + config.lifecycle.grace_period.as_delta();
+            let text = if recipients.is_empty() {
+                format!("{}; would be marked for reclamation", reason_text(reason))
+            } else {
+                format!(
+                    "{}; will be reclaimed after {} unless the owner acts",
+                    reason_text(reason),
+                    rfc3339(reclaim_after)
+                )
+            };
             let told = act(
                 ActionKind::Mark {
                     reason,
                     reclaim_after,
                 },
-                format!(
-                    "{}; will be reclaimed after {} unless the owner acts",
-                    reason_text(reason),
-                    reclaim_after.to_rfc3339()
-                ),
+                text,
                 true,
             );
             p.state = match (told, reason) {
@@ -348,7 +353,7 @@ pub fn plan_namespace(
             } else {
                 let why = match (mark.reason, &a.expiry) {
                     (Reason::Expired, Expiry::At { at, .. }) => {
-                        format!("expiry extended to {}", at.to_rfc3339())
+                        format!("expiry extended to {}", rfc3339(*at))
                     }
                     (Reason::Expired, Expiry::Malformed { .. }) => {
                         "the expiry value can no longer be read".into()
@@ -382,7 +387,7 @@ fn push(
     let (kind, reason) = if nobody {
         (
             ActionKind::Alert,
-            format!("{reason}; but nobody can be told (no owner e-mail, no known team, no fallback recipients)"),
+            format!("{reason}; not done: nobody can be told (no owner e-mail, no known team, no fallback recipients)"),
         )
     } else {
         (kind, reason)

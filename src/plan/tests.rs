@@ -160,7 +160,7 @@ fn an_expired_namespace_is_marked_with_a_grace_period_and_owners_told() {
     assert!(
         p.actions[0]
             .reason
-            .contains("expired 2026-11-21T00:00:00+00:00"),
+            .contains("expired 2026-11-21T00:00:00Z"),
         "{}",
         p.actions[0].reason
     );
