@@ -376,4 +376,121 @@ mod tests {
         assert_eq!(c.usage_of("b").cpu_quantile_cores, Sample::NoSeries);
         assert!(matches!(a.memory_bytes, Sample::Unavailable { .. }));
     }
+
+    /// A loopback HTTP endpoint that answers each request with the next canned
+    /// (status, body) and records the request head.
+    async fn endpoint(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for (status, body) in answers {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then as much body as Content-Length announces.
+                while !complete(&request) {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "client closed early");
+                    request.extend_from_slice(&chunk[..n]);
+                }
+                seen.push(String::from_utf8_lossy(&request).to_string());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        (url, task)
+    }
+
+    fn complete(request: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(request).to_lowercase();
+        let Some(head_end) = text.find("\r\n\r\n") else {
+            return false;
+        };
+        let length = text[..head_end]
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        request.len() >= head_end + 4 + length
+    }
+
+    const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a"},"value":[1700000000,"0.25"]}]}}"#;
+    const UNAVAILABLE: &str = r#"{"status":"error","errorType":"unavailable","error":"busy"}"#;
+    const BAD_DATA: &str = r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+
+    fn config_for(url: &str, retries: u32) -> Config {
+        let mut c = Config::default();
+        c.prometheus.url = url.to_string();
+        c.prometheus.retries = retries;
+        c
+    }
+
+    #[tokio::test]
+    async fn sends_the_bearer_token_and_tenant_headers_and_the_evaluation_time() {
+        let (url, task) = endpoint(vec![(200, VECTOR)]).await;
+        let token = std::env::temp_dir().join(format!("kr-token-{}", std::process::id()));
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let mut c = config_for(&url, 0);
+        c.prometheus.bearer_token_file = Some(token.display().to_string());
+        c.prometheus
+            .headers
+            .insert("X-Scope-OrgID".into(), "tenant-a".into());
+        let p = Prometheus::connect(&c, None).unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let values = p.by_namespace("up", at).await.unwrap();
+        assert_eq!(values.get("a"), Some(&0.25));
+        let request = task.await.unwrap().remove(0).to_lowercase();
+        assert!(
+            request.contains("authorization: bearer s3cret\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("x-scope-orgid: tenant-a\r\n"), "{request}");
+        assert!(
+            request.contains(&format!("time={}", at.timestamp())),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_trouble_is_retried_with_backoff_and_counted() {
+        let (url, task) =
+            endpoint(vec![(503, UNAVAILABLE), (503, UNAVAILABLE), (200, VECTOR)]).await;
+        let p = Prometheus::connect(&config_for(&url, 3), None).unwrap();
+        let values = p.by_namespace("up", Utc::now()).await.unwrap();
+        assert_eq!(values.len(), 1);
+        assert_eq!(p.queries.load(Ordering::Relaxed), 3);
+        assert_eq!(task.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_query_is_not_retried_and_the_reason_is_kept() {
+        let (url, task) = endpoint(vec![(400, BAD_DATA)]).await;
+        let p = Prometheus::connect(&config_for(&url, 3), None).unwrap();
+        let error = p.by_namespace("bad(", Utc::now()).await.unwrap_err();
+        assert!(error.contains("parse error"), "{error}");
+        assert!(error.contains(&url), "{error}");
+        assert_eq!(p.queries.load(Ordering::Relaxed), 1);
+        assert_eq!(task.await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_token_file_is_a_clear_error() {
+        let mut c = Config::default();
+        c.prometheus.bearer_token_file = Some("/nonexistent/token".into());
+        let error = Prometheus::connect(&c, None).err().unwrap();
+        assert!(
+            error.contains("prometheus.bearer_token_file /nonexistent/token"),
+            "{error}"
+        );
+    }
 }

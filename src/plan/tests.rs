@@ -158,9 +158,7 @@ fn an_expired_namespace_is_marked_with_a_grace_period_and_owners_told() {
     );
     assert_eq!(p.actions[0].recipients, vec!["pay@example.com"]);
     assert!(
-        p.actions[0]
-            .reason
-            .contains("expired 2026-11-21T00:00:00Z"),
+        p.actions[0].reason.contains("expired 2026-11-21T00:00:00Z"),
         "{}",
         p.actions[0].reason
     );
