@@ -34,11 +34,16 @@ struct Workloads(HashMap<String, Workload>);
 ///
 /// `at` stands in for a missing creation time: the namespace then counts as brand new,
 /// which can only delay an idle verdict or a TTL expiry, never hasten one.
-pub async fn inventory(client: &Client, at: DateTime<Utc>) -> Result<Inventory, kube::Error> {
+pub async fn inventory(
+    client: &Client,
+    at: DateTime<Utc>,
+    page_size: u32,
+) -> Result<Inventory, kube::Error> {
     let mut requests = 0;
     let mut namespaces = Vec::new();
     paginate(
         &Api::<Namespace>::all(client.clone()),
+        page_size,
         &mut requests,
         |page| {
             namespaces.extend(
@@ -51,18 +56,24 @@ pub async fn inventory(client: &Client, at: DateTime<Utc>) -> Result<Inventory, 
     .await?;
     let mut workloads = Workloads::default();
     let mut pods_seen = 0;
-    let pods = paginate(&Api::<Pod>::all(client.clone()), &mut requests, |page| {
-        pods_seen += page.items.len();
-        for pod in page.items {
-            workloads.add(&pod);
-        }
-    })
+    let pods = paginate(
+        &Api::<Pod>::all(client.clone()),
+        page_size,
+        &mut requests,
+        |page| {
+            pods_seen += page.items.len();
+            for pod in page.items {
+                workloads.add(&pod);
+            }
+        },
+    )
     .await
     .map(|()| workloads.0)
     .map_err(|e| format!("cannot list pods: {e}"));
     let mut quotas: HashMap<String, Vec<QuotaObservation>> = HashMap::new();
     let quota_result = paginate(
         &Api::<ResourceQuota>::all(client.clone()),
+        page_size,
         &mut requests,
         |page| {
             for quota in page.items {
@@ -89,6 +100,7 @@ pub async fn inventory(client: &Client, at: DateTime<Utc>) -> Result<Inventory, 
 
 async fn paginate<K>(
     api: &Api<K>,
+    page_size: u32,
     requests: &mut u32,
     mut fold: impl FnMut(ObjectList<K>),
 ) -> Result<(), kube::Error>
@@ -97,7 +109,7 @@ where
 {
     let mut token: Option<String> = None;
     loop {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
+        let mut params = ListParams::default().limit(page_size);
         if let Some(t) = &token {
             params = params.continue_token(t);
         }

@@ -70,7 +70,10 @@ pub async fn collect(
             Err(reason) => prometheus::UsageCollection::unavailable(reason),
         }
     };
-    let (inventory, usage) = tokio::join!(kubernetes::inventory(client, at), usage);
+    let (inventory, usage) = tokio::join!(
+        kubernetes::inventory(client, at, kubernetes::PAGE_SIZE),
+        usage
+    );
     let inventory = inventory.map_err(CollectError::Namespaces)?;
     Ok(merge(inventory, usage))
 }
