@@ -123,7 +123,11 @@ fn sample_scenario_is_served_by_the_apiserver_and_prometheus() {
         }
 
         // ---- Prometheus: the five product queries
-        let prom = prometheus_http_query::Client::try_from(url.as_str()).expect("prometheus client");
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        let prom = prometheus_http_query::Client::from(http, &url).expect("prometheus client");
         let [q_p95, q_max, q_mem, q_net, q_count] = product_queries();
         let (p95, cpu_max, memory, network) = (
             query(&prom, &q_p95, at).await,
@@ -138,6 +142,12 @@ fn sample_scenario_is_served_by_the_apiserver_and_prometheus() {
                      expected: Option<f64>,
                      rel: f64,
                      abs: f64| {
+            // shown with --nocapture or on failure
+            eprintln!(
+                "{ns:<26} {what:<12} prometheus {:>14} scenario {:>14}",
+                answers.get(ns).map_or("-".into(), |v| format!("{v:.6}")),
+                expected.map_or("-".into(), |v| format!("{v:.6}"))
+            );
             match (answers.get(ns), expected) {
                 (Some(a), Some(e)) => assert!(
                     close(*a, e, rel, abs),

@@ -15,7 +15,8 @@ pub struct Scenario {
     /// How far back the metrics history reaches before `at` (default 14d).
     #[serde(default = "default_history")]
     pub history: Span,
-    /// Spacing of the rendered samples (default 1m).
+    /// Spacing of the rendered samples (default 2m: as exact as 1m for these profiles,
+    /// half the backfill time; the product's rate window suits scrapes up to 2m).
     #[serde(default = "default_step")]
     pub step: Span,
     pub namespaces: Vec<NamespaceSpec>,
@@ -26,7 +27,7 @@ fn default_history() -> Span {
 }
 
 fn default_step() -> Span {
-    Span(Duration::minutes(1))
+    Span(Duration::minutes(2))
 }
 
 #[derive(Debug, Clone, Deserialize)]
