@@ -1,0 +1,17 @@
+//! Test support for integration tests and examples: declarative scenarios, their metrics
+//! history as OpenMetrics, applying them to the bed's apiserver, and the bed itself.
+//!
+//! Include with `mod support;` from `tests/*.rs`, or with
+//! `#[path = "../tests/support/mod.rs"] mod support;` from `examples/*.rs`. Uses only the
+//! crate's dependencies (kube, k8s-openapi, tokio, serde, serde_json, serde-saphyr,
+//! chrono, anyhow).
+
+#![allow(dead_code, unused_imports)]
+
+pub mod apply;
+pub mod bed;
+pub mod metrics;
+pub mod scenario;
+
+pub use bed::{Bed, BedOptions, Bulk};
+pub use scenario::{Expect, IdleVerdict, Scenario};
