@@ -131,7 +131,10 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
             ),
             None => (
                 Verdict::Unknown,
-                "unknown: how far back metrics history reaches is not known".into(),
+                format!(
+                    "unknown: this namespace's metrics history does not reach back over the whole {} window",
+                    idle.window
+                ),
             ),
         }
     };

@@ -73,16 +73,18 @@ pub fn promql(statistic: Statistic, config: &Config) -> String {
     }
 }
 
-/// Whether the metrics history reaches back to `at - window`: any CPU series then?
+/// Which namespaces had CPU series at the start of the window (evaluated at `at - window`).
 fn coverage_promql() -> String {
-    format!("count(container_cpu_usage_seconds_total{{{CONTAINERS}}})")
+    format!("count by (namespace) (container_cpu_usage_seconds_total{{{CONTAINERS}}})")
 }
 
 /// Usage for every namespace, and how the queries went.
 #[derive(Debug)]
 pub struct UsageCollection {
     samples: HashMap<Statistic, Result<HashMap<String, f64>, String>>,
-    history_since: Option<DateTime<Utc>>,
+    /// Namespaces with series at the start of the window, and when that was.
+    covered: Result<HashMap<String, f64>, String>,
+    window_start: Option<DateTime<Utc>>,
     /// HTTP requests made, retries included.
     pub queries: u32,
     /// One line per failed query, for humans.
@@ -103,7 +105,8 @@ impl UsageCollection {
         .collect();
         UsageCollection {
             samples,
-            history_since: None,
+            covered: Err(reason.to_string()),
+            window_start: None,
             queries: 0,
             problems: vec![reason.to_string()],
         }
@@ -115,6 +118,10 @@ impl UsageCollection {
     }
 
     /// The statistics of one namespace.
+    ///
+    /// Its history reaches back over the window when it had series at the window's
+    /// start; a namespace with no series at all (nothing ran) borrows the cluster's
+    /// history, which reaches back when any namespace had series then.
     pub fn usage_of(&self, namespace: &str) -> Usage {
         let sample = |s: Statistic| match self.samples.get(&s) {
             Some(Ok(values)) => match values.get(namespace) {
@@ -124,12 +131,30 @@ impl UsageCollection {
             Some(Err(reason)) => Sample::unavailable(reason.clone()),
             None => Sample::unavailable("not queried"),
         };
-        Usage {
+        let usage = Usage {
             cpu_quantile_cores: sample(Statistic::CpuQuantile),
             cpu_max_cores: sample(Statistic::CpuMax),
             memory_bytes: sample(Statistic::Memory),
             network_max_bytes_per_second: sample(Statistic::NetworkMax),
-            history_since: self.history_since,
+            history_since: None,
+        };
+        let no_series_at_all = [
+            &usage.cpu_quantile_cores,
+            &usage.cpu_max_cores,
+            &usage.memory_bytes,
+            &usage.network_max_bytes_per_second,
+        ]
+        .iter()
+        .all(|s| matches!(s, Sample::NoSeries));
+        let reaches_back = match &self.covered {
+            Ok(covered) => {
+                covered.contains_key(namespace) || (no_series_at_all && !covered.is_empty())
+            }
+            Err(_) => false,
+        };
+        Usage {
+            history_since: self.window_start.filter(|_| reaches_back),
+            ..usage
         }
     }
 }
@@ -205,7 +230,7 @@ impl Prometheus {
             self.by_namespace(&queries[1], at),
             self.by_namespace(&queries[2], at),
             self.by_namespace(&queries[3], at),
-            self.scalar_present(&coverage_query, coverage_at),
+            self.by_namespace(&coverage_query, coverage_at),
         );
         let results = [cpu_q, cpu_max, memory, network];
         let mut failures: Vec<(&str, &String)> = stats
@@ -225,13 +250,10 @@ impl Prometheus {
                 .map(|(what, e)| format!("{what} query failed: {e}"))
                 .collect(),
         };
-        let history_since = match coverage {
-            Ok(true) => Some(coverage_at),
-            _ => None,
-        };
         UsageCollection {
             samples: stats.into_iter().zip(results).collect(),
-            history_since,
+            covered: coverage,
+            window_start: Some(coverage_at),
             queries: self.queries.load(Ordering::Relaxed),
             problems,
         }
@@ -254,10 +276,6 @@ impl Prometheus {
             }
         }
         Ok(out)
-    }
-
-    async fn scalar_present(&self, query: &str, at: DateTime<Utc>) -> Result<bool, String> {
-        Ok(!self.instant(query, at).await?.is_empty())
     }
 
     /// One instant query with retries: connection problems, timeouts and server errors
@@ -366,7 +384,8 @@ mod tests {
         samples.insert(Statistic::CpuMax, Err("timeout".to_string()));
         let c = UsageCollection {
             samples,
-            history_since: None,
+            covered: Ok(HashMap::new()),
+            window_start: None,
             queries: 2,
             problems: vec![],
         };
@@ -375,6 +394,67 @@ mod tests {
         assert_eq!(a.cpu_max_cores, Sample::unavailable("timeout"));
         assert_eq!(c.usage_of("b").cpu_quantile_cores, Sample::NoSeries);
         assert!(matches!(a.memory_bytes, Sample::Unavailable { .. }));
+    }
+
+    #[test]
+    fn history_reaches_back_per_namespace_and_empty_namespaces_borrow_the_clusters() {
+        let start = DateTime::parse_from_rfc3339("2026-11-14T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let values = |pairs: &[(&str, f64)]| -> Result<HashMap<String, f64>, String> {
+            Ok(pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        };
+        let all =
+            |pairs: &[(&str, f64)]| -> HashMap<Statistic, Result<HashMap<String, f64>, String>> {
+                [
+                    Statistic::CpuQuantile,
+                    Statistic::CpuMax,
+                    Statistic::Memory,
+                    Statistic::NetworkMax,
+                ]
+                .into_iter()
+                .map(|s| (s, values(pairs)))
+                .collect()
+            };
+        let c = UsageCollection {
+            samples: all(&[("old", 0.0), ("new", 0.0)]),
+            covered: values(&[("old", 3.0)]),
+            window_start: Some(start),
+            queries: 5,
+            problems: vec![],
+        };
+        assert_eq!(
+            c.usage_of("old").history_since,
+            Some(start),
+            "series at the window start"
+        );
+        assert_eq!(
+            c.usage_of("new").history_since,
+            None,
+            "series only since inside the window"
+        );
+        assert_eq!(
+            c.usage_of("empty").history_since,
+            Some(start),
+            "nothing ran; the cluster's history covers it"
+        );
+        let uncovered = UsageCollection {
+            samples: all(&[]),
+            covered: values(&[]),
+            window_start: Some(start),
+            queries: 5,
+            problems: vec![],
+        };
+        assert_eq!(
+            uncovered.usage_of("empty").history_since,
+            None,
+            "the cluster's history is too short"
+        );
+        let failed = UsageCollection {
+            covered: Err("timeout".into()),
+            ..c
+        };
+        assert_eq!(failed.usage_of("old").history_since, None);
     }
 
     /// A loopback HTTP endpoint that answers each request with the next canned
