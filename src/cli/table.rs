@@ -34,9 +34,9 @@ fn money(v: Option<f64>) -> String {
 pub fn action_brief(a: &Action) -> String {
     match &a.kind {
         ActionKind::Remind { offset, .. } => format!("remind({offset})"),
-        ActionKind::Mark { reason, .. } => format!("mark({})", reason.as_str()),
-        ActionKind::Reclaim { reason, .. } => format!("reclaim({})", reason.as_str()),
-        ActionKind::ReclaimDeferred { reason } => format!("deferred({})", reason.as_str()),
+        ActionKind::Mark { cause, .. } => format!("mark({})", cause.as_str()),
+        ActionKind::Reclaim { cause, .. } => format!("reclaim({})", cause.as_str()),
+        ActionKind::ReclaimDeferred { cause } => format!("deferred({})", cause.as_str()),
         other => label(other),
     }
 }

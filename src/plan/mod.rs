@@ -39,15 +39,15 @@ pub enum ActionKind {
     /// Tell the owners, then record the mark: reclaimed after `reclaim_after` unless the
     /// reason goes away.
     Mark {
-        reason: Reason,
+        cause: Reason,
         reclaim_after: DateTime<Utc>,
     },
     /// Remove the mark: the reason is gone.
     Unmark,
     /// Reclaim the namespace (re-checked against the live object before deletion).
-    Reclaim { reason: Reason, uid: String },
+    Reclaim { cause: Reason, uid: String },
     /// Due for reclamation, but this cycle's limit is reached; next cycle.
-    ReclaimDeferred { reason: Reason },
+    ReclaimDeferred { cause: Reason },
     /// Tell the owners that values on their namespace cannot be read.
     ReportFindings {
         findings: Vec<Finding>,
@@ -146,8 +146,8 @@ fn limit_reclaims(plans: &mut [NamespacePlan], items: &[(Assessment, Lifecycle)]
     due.sort();
     for (_, _, i) in due.into_iter().skip(max as usize) {
         for action in &mut plans[i].actions {
-            if let ActionKind::Reclaim { reason, .. } = action.kind {
-                action.kind = ActionKind::ReclaimDeferred { reason };
+            if let ActionKind::Reclaim { cause, .. } = action.kind {
+                action.kind = ActionKind::ReclaimDeferred { cause };
                 action.reason = format!(
                     "{} (deferred: at most {max} reclamations per cycle)",
                     action.reason
@@ -294,7 +294,7 @@ pub fn plan_namespace(
                 p.state = State::Due;
                 act(
                     ActionKind::Reclaim {
-                        reason,
+                        cause: reason,
                         uid: a.uid.clone(),
                     },
                     format!(
@@ -327,7 +327,7 @@ pub fn plan_namespace(
             };
             let told = act(
                 ActionKind::Mark {
-                    reason,
+                    cause: reason,
                     reclaim_after,
                 },
                 text,
@@ -447,11 +447,11 @@ impl Lifecycle {
                 });
             }
             ActionKind::Mark {
-                reason,
+                cause,
                 reclaim_after,
             } => {
                 next.mark = Some(Mark {
-                    reason: *reason,
+                    reason: *cause,
                     marked_at: now,
                     notified_at: now,
                     reclaim_after: *reclaim_after,

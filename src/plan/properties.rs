@@ -230,7 +230,7 @@ proptest! {
         let p = plan_namespace(&a, &l, &config, now);
         let grace = config.lifecycle.grace_period.as_delta();
         for action in &p.actions {
-            if let ActionKind::Reclaim { reason, uid } = &action.kind {
+            if let ActionKind::Reclaim { cause: reason, uid } = &action.kind {
                 let mark = l.mark.as_ref().expect("reclaim without a mark");
                 prop_assert!(mark.notified_at + grace <= now);
                 prop_assert!(mark.marked_at + grace <= now);
@@ -255,7 +255,7 @@ proptest! {
         let p = plan_namespace(&a, &l, &config, now);
         for action in &p.actions {
             let reason = match &action.kind {
-                ActionKind::Mark { reason, .. } | ActionKind::Reclaim { reason, .. } => *reason,
+                ActionKind::Mark { cause, .. } | ActionKind::Reclaim { cause, .. } => *cause,
                 _ => continue,
             };
             match reason {

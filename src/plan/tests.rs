@@ -152,7 +152,7 @@ fn an_expired_namespace_is_marked_with_a_grace_period_and_owners_told() {
     assert_eq!(
         p.actions[0].kind,
         ActionKind::Mark {
-            reason: Reason::Expired,
+            cause: Reason::Expired,
             reclaim_after: utc("2026-11-24T12:00:00Z")
         }
     );
@@ -178,7 +178,7 @@ fn a_marked_namespace_is_reclaimed_only_after_the_full_grace_period() {
     assert_eq!(
         p.actions[0].kind,
         ActionKind::Reclaim {
-            reason: Reason::Expired,
+            cause: Reason::Expired,
             uid: "uid-old".into()
         }
     );
@@ -247,7 +247,7 @@ fn idle_namespaces_are_marked_unless_a_future_expiry_or_config_says_otherwise() 
     assert!(matches!(
         p.actions[0].kind,
         ActionKind::Mark {
-            reason: Reason::Idle,
+            cause: Reason::Idle,
             ..
         }
     ));
@@ -317,7 +317,7 @@ fn a_mark_for_another_reason_is_renewed_with_a_fresh_notice() {
     assert!(matches!(
         p.actions[0].kind,
         ActionKind::Mark {
-            reason: Reason::Expired,
+            cause: Reason::Expired,
             ..
         }
     ));
@@ -346,7 +346,7 @@ fn malformed_values_are_reported_once_and_never_reclaimed_for() {
         matches!(
             p.actions[0].kind,
             ActionKind::Mark {
-                reason: Reason::Idle,
+                cause: Reason::Idle,
                 ..
             }
         ),
@@ -450,8 +450,15 @@ fn actions_serialize_with_a_kind_and_their_fields() {
         &config(),
         NOW,
     );
-    let json = serde_json::to_value(&p.actions[0]).unwrap();
+    let text = serde_json::to_string(&p.actions[0]).unwrap();
+    assert_eq!(
+        text.matches("\"reason\":").count(),
+        1,
+        "one reason key: {text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["kind"], "mark");
+    assert_eq!(json["cause"], "expired");
     assert_eq!(
         json["reason"].as_str().map(|r| r.starts_with("expired")),
         Some(true)
