@@ -93,6 +93,9 @@ pub struct ViewArgs {
     /// Prometheus base URL (overrides prometheus.url).
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,7 +126,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
         }
         Command::Plan { config, view } => {
             let config = load_config(&config)?;
-            let e = run_evaluation(&config, view.prometheus_url.as_deref(), view.at).await?;
+            let e = run_evaluation(&config, &view).await?;
             match view.output {
                 Output::Table => Ok(table::render(&e)),
                 Output::Json => json(&view::plan_view(&e)),
@@ -135,7 +138,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             view,
         } => {
             let config = load_config(&config)?;
-            let e = run_evaluation(&config, view.prometheus_url.as_deref(), view.at).await?;
+            let e = run_evaluation(&config, &view).await?;
             let Some(i) = e.assessments.iter().position(|a| a.name == namespace) else {
                 anyhow::bail!(
                     "namespace `{namespace}` not found among the {} namespaces listed",
@@ -167,6 +170,23 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
     }
 }
 
+/// A client from `--kubeconfig`, or by the usual inference.
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .with_context(|| format!("cannot use kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "cannot set up a Kubernetes client (from KUBECONFIG, ~/.kube/config or the in-cluster service account)",
+        )?,
+    };
+    kube::Client::try_from(config).context("cannot create the Kubernetes client")
+}
+
 fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
@@ -183,17 +203,11 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
 
 /// Collects from the cluster and Prometheus, then assesses and plans. Says on stderr
 /// what was read and what could not be.
-async fn run_evaluation(
-    config: &Config,
-    prometheus_url: Option<&str>,
-    at: Option<DateTime<Utc>>,
-) -> anyhow::Result<Evaluation> {
-    let at = at.unwrap_or_else(Utc::now);
+async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Evaluation> {
+    let at = view.at.unwrap_or_else(Utc::now);
     let at = at - chrono::TimeDelta::nanoseconds(at.timestamp_subsec_nanos().into());
-    let client = kube::Client::try_default().await.context(
-        "cannot set up a Kubernetes client (from KUBECONFIG, ~/.kube/config or the in-cluster service account)",
-    )?;
-    let prometheus = Prometheus::connect(config, prometheus_url);
+    let client = kube_client(view.kubeconfig.as_deref()).await?;
+    let prometheus = Prometheus::connect(config, view.prometheus_url.as_deref());
     let prom_url = prometheus
         .as_ref()
         .map(|p| p.url().to_string())
