@@ -2,15 +2,13 @@
 //! real Prometheus answers the product's five queries at `at` with what the scenario
 //! declares, pod-level (`container=""`) series present but filtered out.
 
-mod support;
-
+use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use prometheus_http_query::response::Data;
 use std::collections::HashMap;
-use support::Bed;
 
 const CONTAINERS: &str = r#"container!="", container!="POD""#;
 
