@@ -127,27 +127,10 @@ scrape_configs: []
 EOF
 
 # ---------------------------------------------------------------- free port
-mkdir -p "$CACHE"
-exec 8>"$CACHE/ports.lock"
-flock -w 180 8 || die "timed out waiting for $CACHE/ports.lock"
-used_ports() {
-    local f
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r $f ]] || continue
-        awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
-    done | while read -r hex; do printf '%d\n' "0x$hex"; done | sort -u
-}
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range
-USED=" $(used_ports | tr '\n' ' ') "
-PORT=""
-for _ in $(seq 2000); do
-    p=$((20000 + RANDOM % 12000))
-    ((p >= EPH_LO && p <= EPH_HI)) && continue
-    [[ "$USED" == *" $p "* ]] && continue
-    PORT=$p
-    break
-done
-[[ -n "$PORT" ]] || die "could not find a free port"
+# shellcheck source=tests/bed/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+lock_ports
+PORT="$(pick_port)"
 URL="http://127.0.0.1:$PORT"
 
 # ---------------------------------------------------------------- start

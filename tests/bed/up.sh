@@ -120,33 +120,9 @@ printf '%s,kube-reclaimer-admin-token,kube-reclaimer-admin-token,"system:masters
 chmod 600 "$STATE/admin-token" "$STATE/tokens.csv"
 
 # ---------------------------------------------------------------- free ports
-# Concurrent up.sh runs serialise from port choice until every port is bound.
-mkdir -p "$CACHE"
-exec 8>"$CACHE/ports.lock"
-flock -w 180 8 || die "timed out waiting for $CACHE/ports.lock (another up.sh starting?)"
-
-used_ports() {
-    # every local port in /proc/net/tcp{,6}, in any state, as decimal
-    local f
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r $f ]] || continue
-        awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
-    done | while read -r hex; do printf '%d\n' "0x$hex"; done | sort -u
-}
-read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range
-USED=" $(used_ports | tr '\n' ' ') "
-pick_port() {
-    local p tries=0
-    while ((tries++ < 2000)); do
-        p=$((20000 + RANDOM % 12000))
-        ((p >= EPH_LO && p <= EPH_HI)) && continue
-        [[ "$USED" == *" $p "* ]] && continue
-        USED+="$p "
-        printf '%d\n' "$p"
-        return 0
-    done
-    die "could not find a free port"
-}
+# shellcheck source=tests/bed/ports.sh
+source "$BED_DIR/ports.sh"
+lock_ports
 ETCD_PORT="$(pick_port)"; USED+="$ETCD_PORT "
 ETCD_PEER_PORT="$(pick_port)"; USED+="$ETCD_PEER_PORT "
 API_PORT="$(pick_port)"; USED+="$API_PORT "
