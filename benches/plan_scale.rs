@@ -1,0 +1,136 @@
+//! How `plan` scales: a test bed with many namespaces and pods (default 2 000 and
+//! 10 000), then the real binary, timed. Prints wall time, peak RSS and the number of
+//! PromQL queries and list requests of each run. Not a test: it asserts nothing about
+//! speed; it prints figures.
+//!
+//! ```sh
+//! cargo bench --bench plan_scale
+//! BENCH_NAMESPACES=500 BENCH_PODS_PER_NAMESPACE=4 BENCH_HISTORY=2h BENCH_RUNS=5 cargo bench --bench plan_scale
+//! ```
+//!
+//! The metrics history of the bulk pods is short (default 1h at 1-minute spacing: six
+//! series per pod); the config evaluates windows 10 minutes shorter than the history, so
+//! every window is covered and all five queries do their full work.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use anyhow::{Context, Result};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use support::scenario::{Scenario, Span};
+use support::{Bed, BedOptions, Bulk};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs a command to completion; returns its stdout, stderr, success and its own peak
+/// resident set in KiB (from `wait4`, so only this process counts).
+fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, Vec<u8>, bool, i64)> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning")?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let mut status = 0;
+    // SAFETY: wait4 writes only into `status` and `usage`, which outlive the call; the
+    // pid is our own child, not yet reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    anyhow::ensure!(pid > 0, "wait4 failed");
+    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let stdout = out.join().map_err(|_| anyhow::anyhow!("stdout reader"))?;
+    let stderr = err.join().map_err(|_| anyhow::anyhow!("stderr reader"))?;
+    Ok((stdout, stderr, success, usage.ru_maxrss))
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let namespaces: usize = env_or("BENCH_NAMESPACES", 2000);
+    let pods: usize = env_or("BENCH_PODS_PER_NAMESPACE", 5);
+    let history = Span::parse(&std::env::var("BENCH_HISTORY").unwrap_or_else(|_| "1h".into()))?;
+    let runs: usize = env_or("BENCH_RUNS", 3);
+    let window_minutes = (history.0.num_minutes() - 10).max(10);
+
+    let bed = Bed::start(BedOptions {
+        name: "bench".into(),
+        scenario: Scenario {
+            history,
+            step: Span(chrono::Duration::minutes(1)),
+            namespaces: Vec::new(),
+        },
+        bulk: Some(Bulk {
+            namespaces,
+            pods_per_namespace: pods,
+            history: history.0,
+            concurrency: support::apply::CONCURRENCY,
+        }),
+        step: None,
+        keep: false,
+    })
+    .context("starting the bench bed")?;
+    let t = &bed.timings;
+    println!(
+        "bed: {namespaces} namespaces x {pods} pods, history {}m; apply {:.1}s ({} requests, {:.0} objects/s), metrics {} series {} samples, backfill {:.1}s, TSDB {:.1} MiB",
+        history.0.num_minutes(),
+        t.apply.elapsed.as_secs_f64(),
+        t.apply.requests,
+        (t.apply.namespaces + t.apply.pods) as f64 / t.apply.elapsed.as_secs_f64(),
+        t.metrics.series,
+        t.metrics.samples,
+        t.backfill_ms as f64 / 1000.0,
+        t.tsdb_bytes as f64 / 1048576.0,
+    );
+
+    let config = bed.state_dir.join("bench-config.yaml");
+    std::fs::write(
+        &config,
+        format!("rightsizing: {{window: {window_minutes}m}}\nidle: {{window: {window_minutes}m}}\n"),
+    )?;
+    let at = bed.at.to_rfc3339();
+    for run in 1..=runs {
+        let started = Instant::now();
+        let (stdout, stderr, success, rss_kib) = run_measured(
+            Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
+                .args(["plan", "--output", "json", "--at", &at])
+                .args(["--prometheus-url", &bed.prometheus_url])
+                .arg("--kubeconfig")
+                .arg(&bed.kubeconfig)
+                .arg("--config")
+                .arg(&config),
+        )?;
+        let wall = started.elapsed();
+        anyhow::ensure!(success, "plan failed: {}", String::from_utf8_lossy(&stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&stdout)?;
+        println!(
+            "plan run {run}: wall {:.2}s, peak RSS {:.1} MiB, namespaces {}, pods {}, PromQL queries {}, list requests {}, prometheus {}, states {}",
+            wall.as_secs_f64(),
+            rss_kib as f64 / 1024.0,
+            plan["summary"]["namespaces"],
+            plan["summary"]["pods"],
+            plan["summary"]["promql_queries"],
+            plan["sources"]["kubernetes"]["requests"],
+            plan["sources"]["prometheus"]["status"],
+            plan["summary"]["states"],
+        );
+    }
+    drop(bed);
+    Ok(())
+}
