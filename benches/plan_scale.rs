@@ -61,8 +61,26 @@ fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, Vec<u8>, bool, i64)> {
     Ok((stdout, stderr, success, usage.ru_maxrss))
 }
 
+/// Peak RSS as the kernel reports it for a child includes its parent's peak when it
+/// forked (the counter survives exec), and this process holds a whole bed. So each run
+/// goes through a fresh, small copy of this binary (`--measure PROGRAM ARGS...`), which
+/// spawns the program, passes its stdout through and reports its peak RSS on stderr.
+fn measure_mode(args: &[String]) -> Result<()> {
+    use std::io::Write;
+    let (program, rest) = args.split_first().context("--measure needs a program")?;
+    let (stdout, stderr, success, rss_kib) = run_measured(Command::new(program).args(rest))?;
+    std::io::stdout().write_all(&stdout)?;
+    std::io::stderr().write_all(&stderr)?;
+    eprintln!("\nmaxrss_kib={rss_kib}");
+    std::process::exit(if success { 0 } else { 1 });
+}
+
 fn main() -> Result<()> {
-    // `cargo bench` passes `--bench`; nothing else is expected.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--measure") {
+        return measure_mode(&args[i + 1..]);
+    }
+    // Otherwise `cargo bench` passes `--bench`; nothing else is expected.
     let namespaces: usize = env_or("BENCH_NAMESPACES", 2000);
     let pods: usize = env_or("BENCH_PODS_PER_NAMESPACE", 5);
     let history = Span::parse(&std::env::var("BENCH_HISTORY").unwrap_or_else(|_| "1h".into()))?;
@@ -102,13 +120,17 @@ fn main() -> Result<()> {
     let config = bed.state_dir.join("bench-config.yaml");
     std::fs::write(
         &config,
-        format!("rightsizing: {{window: {window_minutes}m}}\nidle: {{window: {window_minutes}m}}\n"),
+        format!(
+            "rightsizing: {{window: {window_minutes}m}}\nidle: {{window: {window_minutes}m}}\n"
+        ),
     )?;
     let at = bed.at.to_rfc3339();
     for run in 1..=runs {
         let started = Instant::now();
-        let (stdout, stderr, success, rss_kib) = run_measured(
-            Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
+        let (stdout, stderr, success, _) = run_measured(
+            Command::new(std::env::current_exe()?)
+                .arg("--measure")
+                .arg(env!("CARGO_BIN_EXE_kube-reclaimer"))
                 .args(["plan", "--output", "json", "--at", &at])
                 .args(["--prometheus-url", &bed.prometheus_url])
                 .arg("--kubeconfig")
@@ -117,7 +139,13 @@ fn main() -> Result<()> {
                 .arg(&config),
         )?;
         let wall = started.elapsed();
-        anyhow::ensure!(success, "plan failed: {}", String::from_utf8_lossy(&stderr));
+        let stderr = String::from_utf8_lossy(&stderr);
+        anyhow::ensure!(success, "plan failed: {stderr}");
+        let rss_kib: f64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("maxrss_kib="))
+            .and_then(|v| v.parse().ok())
+            .context("the measuring process reported no peak RSS")?;
         let plan: serde_json::Value = serde_json::from_slice(&stdout)?;
         println!(
             "plan run {run}: wall {:.2}s, peak RSS {:.1} MiB, namespaces {}, pods {}, PromQL queries {}, list requests {}, prometheus {}, states {}",
