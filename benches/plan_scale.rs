@@ -150,7 +150,7 @@ fn main() -> Result<()> {
         println!(
             "plan run {run}: wall {:.2}s, peak RSS {:.1} MiB, namespaces {}, pods {}, PromQL queries {}, list requests {}, prometheus {}, states {}",
             wall.as_secs_f64(),
-            rss_kib as f64 / 1024.0,
+            rss_kib / 1024.0,
             plan["summary"]["namespaces"],
             plan["summary"]["pods"],
             plan["summary"]["promql_queries"],
