@@ -32,6 +32,15 @@ pub enum KeyKind {
     Annotation,
 }
 
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Label => "label",
+            KeyKind::Annotation => "annotation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Expiry {

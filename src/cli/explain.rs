@@ -3,7 +3,7 @@
 
 use super::table::action_brief;
 use super::view::label;
-use crate::assess::{Assessment, Expiry, KeyKind, QuotaLine, RecipientSource, Verdict};
+use crate::assess::{Assessment, Expiry, QuotaLine, RecipientSource, Verdict};
 use crate::collect::Sources;
 use crate::config::{Config, MemoryStatistic};
 use crate::model::{format_bytes, format_cores};
@@ -13,13 +13,6 @@ use std::fmt::Write;
 
 fn opt(v: Option<f64>, show: fn(f64) -> String) -> String {
     v.map_or_else(|| "unknown".into(), show)
-}
-
-fn kind(k: KeyKind) -> &'static str {
-    match k {
-        KeyKind::Label => "label",
-        KeyKind::Annotation => "annotation",
-    }
 }
 
 pub fn render(
@@ -95,7 +88,7 @@ pub fn render(
             let _ = writeln!(
                 o,
                 "  never: opted out by {} {}={}",
-                kind(source.kind),
+                source.kind.as_str(),
                 source.key,
                 source.value
             );
@@ -106,7 +99,7 @@ pub fn render(
                 o,
                 "  {when} {} — from {} {}={}",
                 rfc(*t),
-                kind(source.kind),
+                source.kind.as_str(),
                 source.key,
                 source.value
             );
@@ -115,7 +108,7 @@ pub fn render(
             let _ = writeln!(
                 o,
                 "  unreadable {} {}: {error}",
-                kind(source.kind),
+                source.kind.as_str(),
                 source.key
             );
             let _ = writeln!(

@@ -210,7 +210,7 @@ pub fn plan_namespace(
         p.state = State::OptedOut;
         p.notes.push(format!(
             "opted out by {} {}={}",
-            kind_name(source.kind),
+            source.kind.as_str(),
             source.key,
             source.value
         ));
@@ -266,7 +266,7 @@ pub fn plan_namespace(
         (Reason::Expired, Expiry::At { at, source }) => format!(
             "expired {} ({} {}={})",
             rfc3339(*at),
-            kind_name(source.kind),
+            source.kind.as_str(),
             source.key,
             source.value
         ),
@@ -404,13 +404,6 @@ fn push(
         execute,
     });
     !nobody
-}
-
-fn kind_name(kind: crate::assess::KeyKind) -> &'static str {
-    match kind {
-        crate::assess::KeyKind::Label => "label",
-        crate::assess::KeyKind::Annotation => "annotation",
-    }
 }
 
 /// A short, stable digest of the malformed values (FNV-1a, 64 bits).

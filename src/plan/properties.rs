@@ -196,6 +196,19 @@ fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
     })
 }
 
+/// Assesses and plans one generated namespace, `minutes` after the base instant.
+fn run(
+    config: &Config,
+    case: &Case,
+    l: &Lifecycle,
+    minutes: i64,
+) -> (DateTime<Utc>, Assessment, NamespacePlan) {
+    let now = base() + TimeDelta::minutes(minutes);
+    let a = assess(&observe(case, now).build(), config, now);
+    let p = plan_namespace(&a, l, config, now);
+    (now, a, p)
+}
+
 fn is_mark_or_reclaim(kind: &ActionKind) -> bool {
     matches!(
         kind,
@@ -210,9 +223,7 @@ proptest! {
     fn protected_or_opted_out_namespaces_are_never_marked_or_reclaimed(
         config in arb_config(), case in arb_case(), l in arb_lifecycle(), minutes in 0i64..20_000,
     ) {
-        let now = base() + TimeDelta::minutes(minutes);
-        let a = assess(&observe(&case, now).build(), &config, now);
-        let p = plan_namespace(&a, &l, &config, now);
+        let (_, a, p) = run(&config, &case, &l, minutes);
         if a.protected.is_some() {
             prop_assert!(p.actions.is_empty(), "{:?}", p);
         }
@@ -225,9 +236,7 @@ proptest! {
     fn reclaim_needs_a_mark_a_notice_a_full_grace_period_and_a_reason_that_still_holds(
         config in arb_config(), case in arb_case(), l in arb_lifecycle(), minutes in 0i64..20_000,
     ) {
-        let now = base() + TimeDelta::minutes(minutes);
-        let a = assess(&observe(&case, now).build(), &config, now);
-        let p = plan_namespace(&a, &l, &config, now);
+        let (now, a, p) = run(&config, &case, &l, minutes);
         let grace = config.lifecycle.grace_period.as_delta();
         for action in &p.actions {
             if let ActionKind::Reclaim { cause: reason, uid } = &action.kind {
@@ -250,9 +259,7 @@ proptest! {
     fn unknown_idleness_or_unreadable_expiry_never_leads_to_mark_or_reclaim(
         config in arb_config(), case in arb_case(), l in arb_lifecycle(), minutes in 0i64..20_000,
     ) {
-        let now = base() + TimeDelta::minutes(minutes);
-        let a = assess(&observe(&case, now).build(), &config, now);
-        let p = plan_namespace(&a, &l, &config, now);
+        let (_, a, p) = run(&config, &case, &l, minutes);
         for action in &p.actions {
             let reason = match &action.kind {
                 ActionKind::Mark { cause, .. } | ActionKind::Reclaim { cause, .. } => *cause,
@@ -295,9 +302,8 @@ proptest! {
     fn every_email_action_has_recipients(
         config in arb_config(), case in arb_case(), l in arb_lifecycle(), minutes in 0i64..20_000,
     ) {
-        let now = base() + TimeDelta::minutes(minutes);
-        let a = assess(&observe(&case, now).build(), &config, now);
-        for action in plan_namespace(&a, &l, &config, now).actions {
+        let (_, _, p) = run(&config, &case, &l, minutes);
+        for action in p.actions {
             if matches!(action.kind, ActionKind::Remind { .. } | ActionKind::Mark { .. } | ActionKind::ReportFindings { .. }) {
                 prop_assert!(!action.recipients.is_empty());
             }
