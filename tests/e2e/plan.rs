@@ -357,3 +357,100 @@ fn explain_of_an_unknown_namespace_says_so() {
         String::from_utf8_lossy(&out.stderr).contains("namespace `no-such-namespace` not found")
     );
 }
+
+/// A kubeconfig for a service account that may list namespaces and quotas, not pods.
+fn kubeconfig_without_pods(bed: &Bed) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let env = std::fs::read_to_string(bed.state_dir.join("env")).expect("bed env file");
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in the bed's env file"))
+            .to_string()
+    };
+    let (server, ca) = (
+        var("KUBE_RECLAIMER_BED_API_URL"),
+        var("KUBE_RECLAIMER_BED_CA"),
+    );
+    let token = bed.block_on(async {
+        let pp = kube::api::PostParams::default();
+        let client = bed.client.clone();
+        let role: ClusterRole = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e2e-no-pods"},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces", "resourcequotas"], "verbs": ["get", "list"]}]
+        }))
+        .expect("role");
+        kube::Api::<ClusterRole>::all(client.clone()).create(&pp, &role).await.expect("create role");
+        let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e2e-no-pods"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "e2e-no-pods"},
+            "subjects": [{"kind": "ServiceAccount", "name": "e2e-no-pods", "namespace": "default"}]
+        }))
+        .expect("binding");
+        kube::Api::<ClusterRoleBinding>::all(client.clone()).create(&pp, &binding).await.expect("create binding");
+        let accounts = kube::Api::<ServiceAccount>::namespaced(client, "default");
+        let account: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "e2e-no-pods"}})).expect("sa");
+        accounts.create(&pp, &account).await.expect("create service account");
+        let request: TokenRequest = serde_json::from_value(serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}})).expect("token request");
+        let issued: TokenRequest = accounts
+            .create_subresource("token", "e2e-no-pods", &pp, &request)
+            .await
+            .expect("request a token");
+        issued.status.expect("token status").token
+    });
+    let path = bed.state_dir.join("no-pods.kubeconfig");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: bed, cluster: {{server: \"{server}\", certificate-authority: \"{ca}\"}}}}]\n\
+         users: [{{name: no-pods, user: {{token: \"{token}\"}}}}]\n\
+         contexts: [{{name: no-pods, context: {{cluster: bed, user: no-pods}}}}]\ncurrent-context: no-pods\n"
+    );
+    std::fs::write(&path, yaml).expect("write kubeconfig");
+    path
+}
+
+#[test]
+fn pods_that_cannot_be_listed_leave_requests_unknown_and_are_never_taken_as_empty() {
+    let bed = Bed::shared();
+    let kubeconfig = kubeconfig_without_pods(bed);
+    let at = bed.at.to_rfc3339();
+    let config = config_path();
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
+        .args(["plan", "--output", "json", "--config", &config, "--at", &at])
+        .args(["--prometheus-url", &bed.prometheus_url])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot list pods"), "{stderr}");
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let k8s = &plan["sources"]["kubernetes"];
+    assert_eq!(k8s["status"], "partial");
+    assert!(
+        k8s["problems"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("forbidden"),
+        "{k8s}"
+    );
+    let namespaces = by_name(&plan);
+    for (name, n) in &namespaces {
+        assert!(n["pods"].is_null(), "{name}");
+        assert!(
+            n["rightsizing"]["cpu"]["requested_cores"].is_null(),
+            "{name}"
+        );
+        assert!(n["cost"]["requested_per_hour"].is_null(), "{name}");
+    }
+    // With pods unknown, "no series" no longer proves an empty namespace unused.
+    let empty = &namespaces["sample-empty"];
+    assert_eq!(
+        empty["idle"]["verdict"], "unknown",
+        "{}",
+        empty["idle"]["summary"]
+    );
+    assert!(!kinds(empty).contains(&"mark".to_string()));
+}
