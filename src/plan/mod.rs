@@ -69,7 +69,7 @@ pub struct Action {
     pub execute: bool,
 }
 
-/// Where a namespace stands, as shown in `plan` and metrics.
+/// Where a namespace stands now, before the planned actions, as shown in `plan` and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
@@ -238,6 +238,7 @@ pub fn plan_namespace(
         None
     };
 
+    let mut expiring = false;
     if let Some(t) = future_expiry {
         let due: Vec<Span> = config
             .lifecycle
@@ -247,7 +248,7 @@ pub fn plan_namespace(
             .filter(|o| now >= t - o.as_delta())
             .collect();
         if let Some(&latest) = due.iter().min() {
-            p.state = State::Expiring;
+            expiring = true;
             if !l.reminded(t).contains(&latest) {
                 act(
                     ActionKind::Remind {
@@ -275,14 +276,9 @@ pub fn plan_namespace(
 
     match (&l.mark, condition) {
         (None, None) => {
-            if expired {
-                p.state = State::Expired;
-            } else if a.idle.verdict == Verdict::Idle && p.state == State::Active {
-                p.state = State::Idle;
-                if !config.idle.reclaim {
-                    p.notes
-                        .push("idle, but idle.reclaim is off: not marked".into());
-                }
+            if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
+                p.notes
+                    .push("idle, but idle.reclaim is off: not marked".into());
             }
         }
         (Some(mark), Some(reason)) if mark.reason == reason => {
@@ -291,7 +287,6 @@ pub fn plan_namespace(
                 .max(mark.marked_at + grace)
                 .max(mark.reclaim_after);
             if now >= due_at {
-                p.state = State::Due;
                 act(
                     ActionKind::Reclaim {
                         cause: reason,
@@ -306,7 +301,6 @@ pub fn plan_namespace(
                     false,
                 );
             } else {
-                p.state = State::Marked;
                 p.notes.push(format!(
                     "marked ({}); reclaim after {}",
                     reason.as_str(),
@@ -325,7 +319,7 @@ pub fn plan_namespace(
                     rfc3339(reclaim_after)
                 )
             };
-            let told = act(
+            act(
                 ActionKind::Mark {
                     cause: reason,
                     reclaim_after,
@@ -333,11 +327,6 @@ pub fn plan_namespace(
                 text,
                 true,
             );
-            p.state = match (told, reason) {
-                (true, _) => State::Marked,
-                (false, Reason::Expired) => State::Expired,
-                (false, Reason::Idle) => State::Idle,
-            };
         }
         (Some(mark), None) => {
             let waiting = mark.reason == Reason::Idle
@@ -345,7 +334,6 @@ pub fn plan_namespace(
                 && config.idle.reclaim
                 && future_expiry.is_none();
             if waiting {
-                p.state = State::Marked;
                 p.notes.push(format!(
                     "marked idle, but idleness cannot be confirmed now ({}): not reclaimed until it is",
                     a.idle.summary
@@ -371,18 +359,35 @@ pub fn plan_namespace(
             }
         }
     }
+    // The state is where the namespace stands now; the actions say what comes next.
+    let reclaiming = actions
+        .iter()
+        .any(|x| matches!(x.kind, ActionKind::Reclaim { .. }));
+    p.state = if reclaiming {
+        State::Due
+    } else if l.mark.is_some() {
+        State::Marked
+    } else if expired {
+        State::Expired
+    } else if a.idle.verdict == Verdict::Idle {
+        State::Idle
+    } else if expiring {
+        State::Expiring
+    } else {
+        State::Active
+    };
     p.actions = actions;
     p
 }
 
-/// Adds an action; one that e-mails nobody becomes an alert. False if it became one.
+/// Adds an action; one that e-mails nobody becomes an alert.
 fn push(
     actions: &mut Vec<Action>,
     recipients: &[String],
     kind: ActionKind,
     reason: String,
     emails: bool,
-) -> bool {
+) {
     let nobody = emails && recipients.is_empty();
     let (kind, reason) = if nobody {
         (
@@ -403,7 +408,6 @@ fn push(
         },
         execute,
     });
-    !nobody
 }
 
 /// A short, stable digest of the malformed values (FNV-1a, 64 bits).

@@ -148,7 +148,11 @@ fn an_expired_namespace_is_marked_with_a_grace_period_and_owners_told() {
         .label("kube-reclaimer.io/team", "payments");
     let p = plan_at(ns, &Lifecycle::default(), &config(), NOW);
     assert_eq!(kinds(&p), vec!["mark"]);
-    assert_eq!(p.state, State::Marked);
+    assert_eq!(
+        p.state,
+        State::Expired,
+        "marked only once the mark is carried out"
+    );
     assert_eq!(
         p.actions[0].kind,
         ActionKind::Mark {
