@@ -3,6 +3,7 @@
 use crate::assess::{assess, Assessment};
 use crate::collect::{Collected, Sources};
 use crate::config::Config;
+use crate::model::Observation;
 use crate::plan::{plan, Lifecycle, Plan};
 use chrono::{DateTime, Utc};
 
@@ -11,6 +12,8 @@ pub struct Evaluation {
     pub at: DateTime<Utc>,
     /// In the same order as `plan.namespaces`.
     pub assessments: Vec<Assessment>,
+    /// What was observed, in the same order; the act stage re-assesses from it.
+    pub observations: Vec<Observation>,
     pub plan: Plan,
     pub sources: Sources,
     pub pods_seen: usize,
@@ -33,6 +36,7 @@ pub fn evaluate(collected: Collected, config: &Config, at: DateTime<Utc>) -> Eva
     Evaluation {
         at,
         assessments: items.into_iter().map(|(a, _)| a).collect(),
+        observations,
         plan,
         sources: collected.sources,
         pods_seen: collected.pods_seen,

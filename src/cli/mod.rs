@@ -5,6 +5,8 @@ mod explain;
 mod table;
 mod view;
 
+pub use view::label;
+
 use crate::collect::{collect, prometheus::Prometheus};
 use crate::config::Config;
 use crate::evaluate::{evaluate, Evaluation};

@@ -136,6 +136,8 @@ pub struct Lifecycle {
     pub grace_period: Span,
     /// Upper bound on namespaces reclaimed in one cycle.
     pub max_reclaims_per_cycle: u32,
+    /// Where a namespace's objects are saved as YAML before it is deleted.
+    pub tombstone_dir: String,
 }
 
 impl Default for Lifecycle {
@@ -144,6 +146,7 @@ impl Default for Lifecycle {
             reminder_offsets: vec![Span::days(7), Span::days(1)],
             grace_period: Span::days(3),
             max_reclaims_per_cycle: 5,
+            tombstone_dir: "/var/lib/kube-reclaimer/tombstones".into(),
         }
     }
 }
@@ -510,6 +513,13 @@ impl Config {
                 "lifecycle.grace_period",
                 l.grace_period.to_string(),
                 "at least 1h, so owners have time to react to the notice",
+            );
+        }
+        if l.tombstone_dir.trim().is_empty() {
+            bad(
+                "lifecycle.tombstone_dir",
+                l.tombstone_dir.clone(),
+                "a directory path: namespaces are only deleted after their objects were saved there",
             );
         }
         let r = &self.rightsizing;

@@ -6,5 +6,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod act;
 mod bed_smoke;
 mod plan;

@@ -1,0 +1,258 @@
+//! The only writer to the cluster: lifecycle annotations (guarded by resourceVersion),
+//! events, tombstones, and the guarded deletion of a namespace.
+
+use k8s_openapi::api::core::v1::{Event, Namespace, ObjectReference};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Preconditions,
+};
+use kube::Client;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Someone changed the namespace since it was read: re-read and re-plan, never overwrite.
+    #[error("namespace {0} changed since it was read (resourceVersion conflict)")]
+    Conflict(String),
+    /// The namespace is gone or is another namespace under the same name.
+    #[error("namespace {0} no longer exists, or was re-created under the same name")]
+    Gone(String),
+    #[error("Kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+    #[error("cannot write the tombstone {path}: {source}")]
+    Tombstone {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn classify(name: &str, e: kube::Error) -> WriteError {
+    match &e {
+        kube::Error::Api(s) if s.code == 409 => WriteError::Conflict(name.to_string()),
+        kube::Error::Api(s) if s.code == 404 => WriteError::Gone(name.to_string()),
+        _ => WriteError::Api(e),
+    }
+}
+
+/// Kinds saved in a tombstone before a namespace is deleted. Never Secrets.
+fn tombstone_kinds() -> Vec<ApiResource> {
+    use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy, rbac};
+    vec![
+        ApiResource::erase::<apps::v1::Deployment>(&()),
+        ApiResource::erase::<apps::v1::StatefulSet>(&()),
+        ApiResource::erase::<apps::v1::DaemonSet>(&()),
+        ApiResource::erase::<batch::v1::CronJob>(&()),
+        ApiResource::erase::<batch::v1::Job>(&()),
+        ApiResource::erase::<core::v1::Pod>(&()),
+        ApiResource::erase::<core::v1::ConfigMap>(&()),
+        ApiResource::erase::<core::v1::Service>(&()),
+        ApiResource::erase::<core::v1::ServiceAccount>(&()),
+        ApiResource::erase::<core::v1::PersistentVolumeClaim>(&()),
+        ApiResource::erase::<core::v1::ResourceQuota>(&()),
+        ApiResource::erase::<core::v1::LimitRange>(&()),
+        ApiResource::erase::<rbac::v1::Role>(&()),
+        ApiResource::erase::<rbac::v1::RoleBinding>(&()),
+        ApiResource::erase::<networking::v1::Ingress>(&()),
+        ApiResource::erase::<networking::v1::NetworkPolicy>(&()),
+        ApiResource::erase::<autoscaling::v2::HorizontalPodAutoscaler>(&()),
+        ApiResource::erase::<policy::v1::PodDisruptionBudget>(&()),
+    ]
+}
+
+/// Objects Kubernetes creates in every namespace by itself; not worth restoring.
+fn generated(kind: &str, name: &str) -> bool {
+    matches!(
+        (kind, name),
+        ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt")
+    )
+}
+
+/// Where the apiserver accepts events about namespaces.
+pub const EVENTS_NAMESPACE: &str = "default";
+
+pub struct Cluster {
+    client: Client,
+}
+
+impl Cluster {
+    pub fn new(client: Client) -> Cluster {
+        Cluster { client }
+    }
+
+    fn namespaces(&self) -> Api<Namespace> {
+        Api::all(self.client.clone())
+    }
+
+    /// The namespace as it is now, if it exists.
+    pub async fn read(&self, name: &str) -> Result<Option<Namespace>, WriteError> {
+        Ok(self.namespaces().get_opt(name).await?)
+    }
+
+    /// Sets (`Some`) or removes (`None`) annotations, only if the namespace still has
+    /// `resource_version`.
+    pub async fn annotate(
+        &self,
+        name: &str,
+        resource_version: &str,
+        annotations: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), WriteError> {
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": resource_version, "annotations": annotations}
+        });
+        self.namespaces()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(name, e))
+    }
+
+    /// Records an event about a namespace. The apiserver keeps events about cluster-scoped
+    /// objects in `default`: `kubectl events -n default --for namespace/NAME`.
+    pub async fn event(
+        &self,
+        ns: &Namespace,
+        reason: &str,
+        message: &str,
+        warning: bool,
+    ) -> Result<(), WriteError> {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff_now());
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        let event = Event {
+            metadata: kube::api::ObjectMeta {
+                generate_name: Some(format!("{name}.kube-reclaimer.")),
+                namespace: Some(EVENTS_NAMESPACE.to_string()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Namespace".into()),
+                name: Some(name),
+                uid: ns.metadata.uid.clone(),
+                resource_version: ns.metadata.resource_version.clone(),
+                ..Default::default()
+            },
+            reason: Some(reason.into()),
+            message: Some(message.chars().take(1024).collect()),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            count: Some(1),
+            source: Some(k8s_openapi::api::core::v1::EventSource {
+                component: Some("kube-reclaimer".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Api::<Event>::namespaced(self.client.clone(), EVENTS_NAMESPACE)
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+            .map_err(WriteError::Api)
+    }
+
+    /// Writes the namespace and its objects (never Secrets) as multi-document YAML into
+    /// `dir`, so a team can re-create what it lost. Returns the file written.
+    pub async fn tombstone(
+        &self,
+        ns: &Namespace,
+        dir: &Path,
+        header: &str,
+    ) -> Result<PathBuf, WriteError> {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        let uid = ns.metadata.uid.clone().unwrap_or_default();
+        let mut docs = vec![clean(serde_json::to_value(ns).unwrap_or_default())];
+        for ar in tombstone_kinds() {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &name, &ar);
+            let list = api.list(&ListParams::default()).await?;
+            for object in list.items {
+                let owned = object
+                    .metadata
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|o| !o.is_empty());
+                let object_name = object.metadata.name.clone().unwrap_or_default();
+                if owned || generated(&ar.kind, &object_name) {
+                    continue;
+                }
+                let mut value = serde_json::to_value(&object).unwrap_or_default();
+                value["apiVersion"] = ar.api_version.clone().into();
+                value["kind"] = ar.kind.clone().into();
+                docs.push(clean(value));
+            }
+        }
+        let mut text = format!("# {header}\n");
+        for doc in &docs {
+            let yaml = serde_saphyr::to_string(doc).unwrap_or_default();
+            text.push_str("---\n");
+            text.push_str(&yaml);
+            if !yaml.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        let io = |path: &Path, source| WriteError::Tombstone {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let path = dir.join(format!("{name}-{uid}-{stamp}.yaml"));
+        let partial = path.with_extension("yaml.partial");
+        std::fs::write(&partial, text).map_err(|e| io(&partial, e))?;
+        std::fs::rename(&partial, &path).map_err(|e| io(&path, e))?;
+        Ok(path)
+    }
+
+    /// Deletes the namespace only if it is still the one with `uid`.
+    pub async fn delete(&self, name: &str, uid: &str) -> Result<(), WriteError> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.namespaces().delete(name, &params).await {
+            Ok(_) => Ok(()),
+            // A failed uid precondition is a 409: another namespace holds the name now.
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+                Err(WriteError::Gone(name.to_string()))
+            }
+            Err(e) => Err(WriteError::Api(e)),
+        }
+    }
+}
+
+fn jiff_now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now()
+}
+
+/// Drops what the server owns (status, uid, resourceVersion, managedFields, ...), so the
+/// object can be applied again.
+fn clean(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("status");
+        if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            for key in [
+                "uid",
+                "resourceVersion",
+                "managedFields",
+                "creationTimestamp",
+                "generation",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.remove(key);
+            }
+        }
+        if let Some(spec) = object.get_mut("spec").and_then(|s| s.as_object_mut()) {
+            // A namespace's finalizers and a service's cluster IPs are the server's.
+            for key in ["finalizers", "clusterIP", "clusterIPs"] {
+                spec.remove(key);
+            }
+        }
+    }
+    value
+}

@@ -1,0 +1,357 @@
+//! The act stage: carries out a plan. Writes happen only here and only in enforce mode.
+//!
+//! For each namespace with something to do, the namespace is read again and re-assessed
+//! with its fresh labels and annotations (the owner may have just extended it), and only
+//! the actions that still stand are carried out:
+//!
+//! - a mail (reminder, mark notice, malformed values) counts as sent when the server
+//!   accepted it; only then is it recorded in the namespace's annotations, with a merge
+//!   patch guarded by the resourceVersion just read. A conflict means re-read and re-plan:
+//!   when the action still stands, the record is written on the fresh version without
+//!   sending again. Mails are therefore sent **at least once**: if the daemon dies
+//!   between the accepted mail and the annotation, the next cycle sends it again. A
+//!   duplicate reminder is a nuisance; a lost one could end in a surprise deletion.
+//! - a reclamation re-checks the plan against the namespace as it is now, writes the
+//!   tombstone (no tombstone, no deletion), deletes with a uid precondition (so a
+//!   namespace re-created under the same name is never deleted), then tells the owners.
+//! - every action leaves a Kubernetes event.
+
+pub mod cluster;
+
+use crate::assess::{assess, Assessment};
+use crate::config::Config;
+use crate::evaluate::Evaluation;
+use crate::model::{rfc3339, NamespaceMeta, Observation};
+use crate::plan::{plan_namespace, Action, ActionKind, Lifecycle};
+use chrono::{DateTime, Utc};
+use cluster::{Cluster, WriteError};
+use k8s_openapi::api::core::v1::Namespace;
+use serde::Serialize;
+use std::path::Path;
+
+/// What a mail is about; the mailer turns it into a message.
+pub struct Delivery<'a> {
+    pub action: &'a Action,
+    pub assessment: &'a Assessment,
+    pub now: DateTime<Utc>,
+    /// For the "reclaimed" notice: where the namespace's objects were saved.
+    pub tombstone: Option<&'a Path>,
+    /// True for the notice sent after a reclamation.
+    pub reclaimed: bool,
+}
+
+/// Sends e-mail. `Ok` only once the server accepted the message.
+#[allow(async_fn_in_trait)]
+pub trait Deliver {
+    async fn deliver(&self, delivery: Delivery<'_>) -> Result<(), String>;
+}
+
+/// What happened to one action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Done {
+    pub namespace: String,
+    pub kind: String,
+    /// `done`, `skipped` (no longer planned, or changed under us) or `failed`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// Carries out the executable actions of `evaluation`. Returns one line per action.
+pub async fn execute(
+    evaluation: &Evaluation,
+    config: &Config,
+    cluster: &Cluster,
+    mail: &impl Deliver,
+    now: DateTime<Utc>,
+) -> Vec<Done> {
+    let mut done = Vec::new();
+    for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
+        if !planned.actions.iter().any(|a| a.execute) {
+            continue;
+        }
+        let obs = &evaluation.observations[i];
+        let reclaim_allowed = planned
+            .actions
+            .iter()
+            .any(|a| a.execute && matches!(a.kind, ActionKind::Reclaim { .. }));
+        let mut log = |kind: &str, outcome: &str, detail: String| {
+            tracing::info!(namespace = %planned.name, action = kind, outcome, %detail, "act");
+            done.push(Done {
+                namespace: planned.name.clone(),
+                kind: kind.to_string(),
+                outcome: outcome.to_string(),
+                detail,
+            });
+        };
+        if let Err(e) = act_on(obs, config, cluster, mail, now, reclaim_allowed, &mut log).await {
+            log("namespace", "failed", e.to_string());
+        }
+    }
+    done
+}
+
+/// The namespace as read now, re-assessed and re-planned.
+struct Fresh {
+    object: Namespace,
+    resource_version: String,
+    assessment: Assessment,
+    lifecycle: Lifecycle,
+    actions: Vec<Action>,
+}
+
+async fn refresh(
+    obs: &Observation,
+    config: &Config,
+    cluster: &Cluster,
+    now: DateTime<Utc>,
+) -> Result<Option<Fresh>, WriteError> {
+    let name = &obs.namespace.name;
+    let Some(object) = cluster.read(name).await? else {
+        return Ok(None);
+    };
+    let meta = &object.metadata;
+    if meta.uid.as_deref() != Some(obs.namespace.uid.as_str()) || meta.deletion_timestamp.is_some()
+    {
+        return Ok(None);
+    }
+    let fresh_obs = Observation {
+        namespace: NamespaceMeta {
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: meta.annotations.clone().unwrap_or_default(),
+            ..obs.namespace.clone()
+        },
+        ..obs.clone()
+    };
+    let assessment = assess(&fresh_obs, config, now);
+    let lifecycle =
+        Lifecycle::from_annotations(&fresh_obs.namespace.annotations, &config.keys.state_prefix);
+    let actions = plan_namespace(&assessment, &lifecycle, config, now).actions;
+    Ok(Some(Fresh {
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+        object,
+        assessment,
+        lifecycle,
+        actions,
+    }))
+}
+
+/// Events are a courtesy to humans; failing to write one never stops an action.
+fn note(result: Result<(), WriteError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record an event");
+    }
+}
+
+fn kind_name(kind: &ActionKind) -> String {
+    crate::cli::label(kind)
+}
+
+fn same_kind(a: &ActionKind, b: &ActionKind) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+async fn act_on(
+    obs: &Observation,
+    config: &Config,
+    cluster: &Cluster,
+    mail: &impl Deliver,
+    now: DateTime<Utc>,
+    reclaim_allowed: bool,
+    log: &mut impl FnMut(&str, &str, String),
+) -> Result<(), WriteError> {
+    let name = &obs.namespace.name;
+    let Some(fresh) = refresh(obs, config, cluster, now).await? else {
+        log(
+            "namespace",
+            "skipped",
+            "gone or re-created since it was read".into(),
+        );
+        return Ok(());
+    };
+    for action in fresh.actions.iter().filter(|a| a.execute) {
+        let kind = kind_name(&action.kind);
+        match &action.kind {
+            ActionKind::Remind { .. }
+            | ActionKind::Mark { .. }
+            | ActionKind::ReportFindings { .. } => {
+                let delivery = Delivery {
+                    action,
+                    assessment: &fresh.assessment,
+                    now,
+                    tombstone: None,
+                    reclaimed: false,
+                };
+                if let Err(e) = mail.deliver(delivery).await {
+                    note(
+                        cluster
+                            .event(
+                                &fresh.object,
+                                "NotificationFailed",
+                                &format!("{}: not sent: {e}; retried next cycle", action.reason),
+                                true,
+                            )
+                            .await,
+                    );
+                    log(&kind, "failed", format!("mail not accepted: {e}"));
+                    // Nothing is recorded: the next cycle tries again.
+                    return Ok(());
+                }
+                record(obs, config, cluster, now, &action.kind, log).await?;
+                let reason = match &action.kind {
+                    ActionKind::Remind { .. } => "ReminderSent",
+                    ActionKind::Mark { .. } => "MarkedForReclamation",
+                    _ => "MalformedValuesReported",
+                };
+                note(
+                    cluster
+                        .event(&fresh.object, reason, &action.reason, false)
+                        .await,
+                );
+            }
+            ActionKind::Unmark => {
+                record(obs, config, cluster, now, &action.kind, log).await?;
+                note(
+                    cluster
+                        .event(&fresh.object, "Unmarked", &action.reason, false)
+                        .await,
+                );
+            }
+            ActionKind::Reclaim { uid, .. } => {
+                if !reclaim_allowed {
+                    log(
+                        &kind,
+                        "skipped",
+                        "not among this cycle's reclamations".into(),
+                    );
+                    continue;
+                }
+                let header = format!(
+                    "kube-reclaimer tombstone of namespace {name} (uid {uid}), reclaimed {}: {}",
+                    rfc3339(now),
+                    action.reason
+                );
+                let path = match cluster
+                    .tombstone(
+                        &fresh.object,
+                        Path::new(&config.lifecycle.tombstone_dir),
+                        &header,
+                    )
+                    .await
+                {
+                    Ok(path) => path,
+                    Err(e) => {
+                        note(
+                            cluster
+                                .event(
+                                    &fresh.object,
+                                    "ReclaimFailed",
+                                    &format!("not deleted: tombstone failed: {e}"),
+                                    true,
+                                )
+                                .await,
+                        );
+                        log(&kind, "failed", format!("not deleted: {e}"));
+                        return Ok(());
+                    }
+                };
+                match cluster.delete(name, uid).await {
+                    Ok(()) => {}
+                    Err(WriteError::Gone(_)) => {
+                        log(
+                            &kind,
+                            "skipped",
+                            "the namespace was re-created or deleted meanwhile".into(),
+                        );
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+                let message = format!("{}; objects saved in {}", action.reason, path.display());
+                note(
+                    cluster
+                        .event(&fresh.object, "Reclaimed", &message, false)
+                        .await,
+                );
+                let notice = Delivery {
+                    action,
+                    assessment: &fresh.assessment,
+                    now,
+                    tombstone: Some(&path),
+                    reclaimed: true,
+                };
+                let mailed = mail.deliver(notice).await;
+                log(
+                    &kind,
+                    "done",
+                    match mailed {
+                        Ok(()) => format!("deleted; tombstone {}", path.display()),
+                        Err(e) => format!(
+                            "deleted; tombstone {}; reclaimed notice not sent: {e}",
+                            path.display()
+                        ),
+                    },
+                );
+                return Ok(());
+            }
+            ActionKind::Alert => {
+                tracing::warn!(namespace = %name, reason = %action.reason, "needs a human");
+                note(
+                    cluster
+                        .event(&fresh.object, "NeedsAttention", &action.reason, true)
+                        .await,
+                );
+                log(&kind, "done", action.reason.clone());
+            }
+            ActionKind::ReclaimDeferred { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Records a carried-out action in the namespace's annotations, on the version just read.
+/// On a conflict, re-reads and re-plans: if the action still stands, records it on the
+/// fresh version (without acting again); if not, someone else already did.
+async fn record(
+    obs: &Observation,
+    config: &Config,
+    cluster: &Cluster,
+    now: DateTime<Utc>,
+    kind: &ActionKind,
+    log: &mut impl FnMut(&str, &str, String),
+) -> Result<(), WriteError> {
+    let name = &obs.namespace.name;
+    let label = kind_name(kind);
+    for _ in 0..3 {
+        let Some(fresh) = refresh(obs, config, cluster, now).await? else {
+            log(
+                &label,
+                "skipped",
+                "gone or re-created before it could be recorded".into(),
+            );
+            return Ok(());
+        };
+        let Some(still) = fresh.actions.iter().find(|a| same_kind(&a.kind, kind)) else {
+            log(&label, "done", "already recorded".into());
+            return Ok(());
+        };
+        let next = fresh.lifecycle.after(&still.kind, now);
+        let patch = next.to_annotations(&config.keys.state_prefix);
+        match cluster
+            .annotate(name, &fresh.resource_version, &patch)
+            .await
+        {
+            Ok(()) => {
+                log(&label, "done", still.reason.clone());
+                return Ok(());
+            }
+            Err(WriteError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    log(
+        &label,
+        "failed",
+        "kept changing under us; retried next cycle".into(),
+    );
+    Ok(())
+}
