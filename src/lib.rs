@@ -12,6 +12,7 @@ pub mod assess;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daemon;
 pub mod evaluate;
 pub mod model;
 pub mod plan;

@@ -56,18 +56,24 @@ pub struct Done {
     pub detail: String,
 }
 
-/// Carries out the executable actions of `evaluation`. Returns one line per action.
+/// Carries out the executable actions of `evaluation`, namespace by namespace, while
+/// `may_act` holds (the leader Lease). Returns one line per action.
 pub async fn execute(
     evaluation: &Evaluation,
     config: &Config,
     cluster: &Cluster,
     mail: &impl Deliver,
     now: DateTime<Utc>,
+    may_act: &(dyn Fn() -> bool + Sync),
 ) -> Vec<Done> {
     let mut done = Vec::new();
     for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
         if !planned.actions.iter().any(|a| a.execute) {
             continue;
+        }
+        if !may_act() {
+            tracing::warn!(namespace = %planned.name, "lost the leader Lease; not acting");
+            break;
         }
         let obs = &evaluation.observations[i];
         let reclaim_allowed = planned

@@ -46,6 +46,7 @@ pub struct Config {
     pub prometheus: Prometheus,
     pub smtp: Smtp,
     pub schedules: Schedules,
+    pub daemon: Daemon,
 }
 
 /// Label and annotation keys a team uses on its namespace.
@@ -320,6 +321,39 @@ impl Default for Schedules {
     }
 }
 
+/// How the daemon's logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Daemon {
+    /// Address of `/healthz`, `/readyz` (and `/metrics`).
+    pub listen: String,
+    /// Name of the `coordination.k8s.io` Lease in `own_namespace` that elects the replica
+    /// allowed to write, e-mail and delete.
+    pub lease_name: String,
+    /// How long the Lease holds without renewal; renewed every third of it.
+    pub lease_duration: Span,
+    pub log_format: LogFormat,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            listen: "0.0.0.0:8080".into(),
+            lease_name: "kube-reclaimer".into(),
+            lease_duration: Span::seconds(30),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
 impl Default for TimeZone {
     fn default() -> Self {
         TimeZone(chrono_tz::UTC)
@@ -572,6 +606,28 @@ impl Config {
                 );
             }
         }
+        let d = &self.daemon;
+        if d.listen.parse::<std::net::SocketAddr>().is_err() {
+            bad(
+                "daemon.listen",
+                d.listen.clone(),
+                "an address and port such as 0.0.0.0:8080 or 127.0.0.1:9090",
+            );
+        }
+        if !values::is_dns_subdomain(&d.lease_name) {
+            bad(
+                "daemon.lease_name",
+                d.lease_name.clone(),
+                "a Kubernetes object name",
+            );
+        }
+        if d.lease_duration < Span::seconds(5) {
+            bad(
+                "daemon.lease_duration",
+                d.lease_duration.to_string(),
+                "at least 5s",
+            );
+        }
         let s = &self.smtp;
         if s.host.trim().is_empty() {
             bad("smtp.host", s.host.clone(), "a host name or address");
@@ -637,6 +693,7 @@ impl Default for Config {
             prometheus: Prometheus::default(),
             smtp: Smtp::default(),
             schedules: Schedules::default(),
+            daemon: Daemon::default(),
         }
     }
 }

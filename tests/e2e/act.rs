@@ -129,7 +129,7 @@ fn cycle(bed: &Bed, config: &Config, prefix: &str, at: DateTime<Utc>, inbox: &In
             .retain(|o| o.namespace.name.starts_with(prefix));
         let evaluation = evaluate(collected, config, at);
         let cluster = Cluster::new(bed.client.clone());
-        execute(&evaluation, config, &cluster, inbox, at).await
+        execute(&evaluation, config, &cluster, inbox, at, &|| true).await
     })
 }
 
@@ -377,7 +377,7 @@ fn a_namespace_re_created_under_the_same_name_is_never_deleted() {
     let new_uid = create(bed, name, &[], &copied);
     let done = bed.block_on(async {
         let cluster = Cluster::new(bed.client.clone());
-        execute(&stale, &c, &cluster, &inbox, later).await
+        execute(&stale, &c, &cluster, &inbox, later, &|| true).await
     });
     assert_eq!(
         outcomes(&done),

@@ -8,4 +8,5 @@ mod support;
 
 mod act;
 mod bed_smoke;
+mod daemon;
 mod plan;

@@ -1,0 +1,255 @@
+//! The `run` daemon: a reconcile cycle on the configured cron schedule, one at a time,
+//! health endpoints, leader election, and a clean stop on SIGTERM.
+
+pub mod lease;
+pub mod schedule;
+
+use crate::act::{cluster::Cluster, execute, Deliver};
+use crate::collect::{collect, prometheus::Prometheus, CollectError};
+use crate::config::{Config, Mode};
+use crate::evaluate::evaluate;
+use axum::{http::StatusCode, routing::get, Router};
+use chrono::{DateTime, Utc};
+use lease::Elector;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {address} (daemon.listen): {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("schedules.cycle `{0}` never fires again")]
+    NoNextRun(String),
+}
+
+/// What the health endpoints report.
+#[derive(Default)]
+struct Health {
+    /// A cycle has completed since start.
+    ready: AtomicBool,
+}
+
+/// Where this replica is: the pod name when running in a pod, else host and pid.
+pub fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        })
+}
+
+/// Runs cycles until SIGTERM or SIGINT (or once, with `once`).
+pub async fn run(
+    config: &Config,
+    client: kube::Client,
+    prometheus_url: Option<&str>,
+    mail: &impl Deliver,
+    once: bool,
+) -> Result<(), DaemonError> {
+    let health = Arc::new(Health::default());
+    let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            address: config.daemon.listen.clone(),
+            source,
+        })?;
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let app = {
+        let health = health.clone();
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route(
+                "/readyz",
+                get(move || {
+                    let ready = health.ready.load(Ordering::SeqCst);
+                    async move {
+                        if ready {
+                            (StatusCode::OK, "ready\n")
+                        } else {
+                            (StatusCode::SERVICE_UNAVAILABLE, "no cycle completed yet\n")
+                        }
+                    }
+                }),
+            )
+    };
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "health server stopped");
+        }
+    });
+    let elector = Arc::new(Elector::new(
+        client.clone(),
+        &config.own_namespace,
+        &config.daemon.lease_name,
+        identity(),
+        Duration::from_secs(config.daemon.lease_duration.as_seconds().max(1) as u64),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let renewing = {
+        let (elector, stop) = (elector.clone(), stop.clone());
+        tokio::spawn(async move { elector.keep_renewing(&stop).await })
+    };
+    tracing::info!(
+        identity = elector.identity(),
+        listen = %address,
+        mode = ?config.mode,
+        schedule = %config.schedules.cycle.expression,
+        time_zone = config.time_zone.0.name(),
+        "kube-reclaimer started"
+    );
+    let mut terminate = shutdown_signal();
+    let result = loop {
+        if !once {
+            let Some(next) =
+                schedule::next_run(&config.schedules.cycle, config.time_zone.0, Utc::now())
+            else {
+                break Err(DaemonError::NoNextRun(
+                    config.schedules.cycle.expression.clone(),
+                ));
+            };
+            tracing::info!(next = %crate::model::rfc3339(next), "waiting for the next cycle");
+            let wait = (next - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut terminate => break Ok(()),
+            }
+        }
+        // One cycle at a time: the next is scheduled only after this one ends. A signal
+        // during a cycle lets it finish, then stops.
+        let cycle = cycle(config, &client, prometheus_url, mail, &elector);
+        tokio::pin!(cycle);
+        let mut stopping = false;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut cycle => break outcome,
+                _ = &mut terminate, if !stopping => {
+                    tracing::info!("stop requested: finishing the current cycle");
+                    stopping = true;
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => health.ready.store(true, Ordering::SeqCst),
+            Err(e) => {
+                tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
+            }
+        }
+        if once || stopping {
+            break Ok(());
+        }
+    };
+    stop.store(true, Ordering::SeqCst);
+    let _ = renewing.await;
+    elector.release().await;
+    server.abort();
+    tracing::info!("kube-reclaimer stopped");
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    })
+}
+
+/// Collect, assess, plan; the leader in enforce mode then acts.
+async fn cycle(
+    config: &Config,
+    client: &kube::Client,
+    prometheus_url: Option<&str>,
+    mail: &impl Deliver,
+    elector: &Elector,
+) -> Result<(), CollectError> {
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let at: DateTime<Utc> =
+        now - chrono::TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
+    let prometheus = Prometheus::connect(config, prometheus_url);
+    let collected = collect(config, client, prometheus, at).await?;
+    for (source, report) in [
+        ("kubernetes", &collected.sources.kubernetes),
+        ("prometheus", &collected.sources.prometheus),
+    ] {
+        for problem in &report.problems {
+            tracing::warn!(source, status = %report.status, %problem, "source problem; its values are unknown");
+        }
+    }
+    let evaluation = evaluate(collected, config, at);
+    let planned: usize = evaluation
+        .plan
+        .namespaces
+        .iter()
+        .map(|n| n.actions.len())
+        .sum();
+    if config.mode == Mode::DryRun {
+        for n in &evaluation.plan.namespaces {
+            for a in &n.actions {
+                tracing::info!(namespace = %n.name, action = %crate::cli::label(&a.kind), reason = %a.reason, "dry-run: would act");
+            }
+        }
+        tracing::info!(
+            namespaces = evaluation.plan.namespaces.len(),
+            planned,
+            seconds = started.elapsed().as_secs_f64(),
+            "cycle done (dry-run)"
+        );
+        return Ok(());
+    }
+    let leader = match elector.try_acquire(Utc::now()).await {
+        Ok(leader) => leader,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the leader Lease; not acting this cycle");
+            false
+        }
+    };
+    if !leader {
+        tracing::info!(
+            namespaces = evaluation.plan.namespaces.len(),
+            planned,
+            "cycle done: another replica holds the Lease, not acting"
+        );
+        return Ok(());
+    }
+    let cluster = Cluster::new(client.clone());
+    let done = execute(&evaluation, config, &cluster, mail, at, &|| {
+        elector.is_leader()
+    })
+    .await;
+    tracing::info!(
+        namespaces = evaluation.plan.namespaces.len(),
+        planned,
+        acted = done.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "cycle done"
+    );
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The daemon's parts against the real apiserver: leader election with a Lease.
+
+use crate::support::Bed;
+use chrono::{Duration as Days, Utc};
+use kube_reclaimer::daemon::lease::Elector;
+use std::time::Duration;
+
+fn elector(bed: &Bed, lease: &str, who: &str, seconds: u64) -> Elector {
+    Elector::new(
+        bed.client.clone(),
+        "default",
+        lease,
+        who.to_string(),
+        Duration::from_secs(seconds),
+    )
+}
+
+#[test]
+fn one_replica_holds_the_lease_until_it_releases_it() {
+    let bed = Bed::shared();
+    let (a, b) = (
+        elector(bed, "e2e-lease-release", "replica-a", 30),
+        elector(bed, "e2e-lease-release", "replica-b", 30),
+    );
+    bed.block_on(async {
+        assert!(a.try_acquire(Utc::now()).await.expect("a"));
+        assert!(!b.try_acquire(Utc::now()).await.expect("b"), "held by a");
+        assert!(a.try_acquire(Utc::now()).await.expect("a renews"));
+        assert!(a.is_leader() && !b.is_leader());
+        a.release().await;
+        assert!(!a.is_leader());
+        assert!(b.try_acquire(Utc::now()).await.expect("b after release"));
+        assert!(
+            !a.try_acquire(Utc::now()).await.expect("a again"),
+            "now held by b"
+        );
+    });
+}
+
+#[test]
+fn an_expired_lease_is_taken_over() {
+    let bed = Bed::shared();
+    let (a, b) = (
+        elector(bed, "e2e-lease-expiry", "replica-a", 5),
+        elector(bed, "e2e-lease-expiry", "replica-b", 5),
+    );
+    bed.block_on(async {
+        let now = Utc::now();
+        assert!(a.try_acquire(now).await.expect("a"));
+        assert!(!b
+            .try_acquire(now + Days::seconds(4))
+            .await
+            .expect("b too early"));
+        assert!(b
+            .try_acquire(now + Days::seconds(6))
+            .await
+            .expect("b after expiry"));
+        assert!(!a
+            .try_acquire(now + Days::seconds(7))
+            .await
+            .expect("a lost it"));
+    });
+}
+
+#[test]
+fn racing_replicas_never_both_win() {
+    let bed = Bed::shared();
+    let electors: Vec<Elector> = (0..6)
+        .map(|i| elector(bed, "e2e-lease-race", &format!("replica-{i}"), 30))
+        .collect();
+    let wins = bed.block_on(async {
+        let now = Utc::now();
+        let attempts = electors.iter().map(|e| e.try_acquire(now));
+        let results = futures::future::join_all(attempts).await;
+        results
+            .into_iter()
+            .filter(|r| matches!(r, Ok(true)))
+            .count()
+    });
+    assert_eq!(wins, 1);
+}
