@@ -119,8 +119,19 @@ fn events_for(bed: &Bed, name: &str) -> Vec<String> {
 
 /// One cycle over the namespaces starting with `prefix`, as of `at`.
 fn cycle(bed: &Bed, config: &Config, prefix: &str, at: DateTime<Utc>, inbox: &Inbox) -> Vec<Done> {
+    cycle_with(bed, config, prefix, at, inbox, &bed.prometheus_url)
+}
+
+fn cycle_with(
+    bed: &Bed,
+    config: &Config,
+    prefix: &str,
+    at: DateTime<Utc>,
+    inbox: &Inbox,
+    prometheus_url: &str,
+) -> Vec<Done> {
     bed.block_on(async {
-        let prometheus = Prometheus::connect(config, Some(&bed.prometheus_url));
+        let prometheus = Prometheus::connect(config, Some(prometheus_url));
         let mut collected = collect(config, &bed.client, prometheus, at)
             .await
             .expect("collect");
@@ -464,4 +475,68 @@ fn dry_run_writes_and_sends_nothing() {
         read(bed, name).and_then(|n| n.metadata.resource_version),
         before
     );
+}
+
+#[test]
+fn a_crash_between_an_accepted_mail_and_its_record_sends_it_again_at_least_once() {
+    let bed = Bed::shared();
+    let c = config(bed, "crash");
+    let name = "act-crash";
+    let expires = (bed.at + Duration::days(3)).to_rfc3339();
+    create(bed, name, &[], &[("kube-reclaimer.io/expires", expires)]);
+    let inbox = Inbox::default();
+    cycle(bed, &c, name, bed.at, &inbox);
+    assert_eq!(inbox.kinds_for(name), vec!["remind"]);
+    // The state a crash right after the accepted mail leaves: mail out, no record.
+    bed.block_on(async {
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/reminders": null}}});
+        Api::<Namespace>::all(bed.client.clone())
+            .patch(name, &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("drop the record");
+    });
+    cycle(bed, &c, name, bed.at + Duration::minutes(30), &inbox);
+    assert_eq!(
+        inbox.kinds_for(name),
+        vec!["remind", "remind"],
+        "sent again: never lost"
+    );
+    cycle(bed, &c, name, bed.at + Duration::minutes(60), &inbox);
+    assert_eq!(inbox.kinds_for(name).len(), 2, "and recorded this time");
+}
+
+#[test]
+fn with_prometheus_down_expiry_still_acts_but_idleness_never_does() {
+    let bed = Bed::shared();
+    let c = config(bed, "promdown");
+    create(
+        bed,
+        "act-promdown-expired",
+        &[],
+        &[(
+            "kube-reclaimer.io/expires",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        )],
+    );
+    create(bed, "act-promdown-empty", &[], &[]);
+    let inbox = Inbox::default();
+    let done = cycle_with(
+        bed,
+        &c,
+        "act-promdown-",
+        bed.at,
+        &inbox,
+        "http://127.0.0.1:9",
+    );
+    assert_eq!(
+        inbox.kinds_for("act-promdown-expired"),
+        vec!["mark"],
+        "{done:?}"
+    );
+    assert!(inbox.kinds_for("act-promdown-empty").is_empty(), "{done:?}");
+    assert!(!annotations(bed, "act-promdown-empty").contains_key(&format!("{P}marked-at")));
+    // With Prometheus back, the empty namespace is idle and marked.
+    cycle(bed, &c, "act-promdown-empty", bed.at, &inbox);
+    assert_eq!(inbox.kinds_for("act-promdown-empty"), vec!["mark"]);
 }
