@@ -8,7 +8,7 @@ mod view;
 pub use view::label;
 
 use crate::collect::{collect, prometheus::Prometheus};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::evaluate::{evaluate, Evaluation};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         config: ConfigArg,
+        #[command(flatten)]
+        sources: SourceArgs,
         /// Run one cycle and exit.
         #[arg(long)]
         once: bool,
@@ -92,6 +94,13 @@ pub struct ViewArgs {
     pub at: Option<DateTime<Utc>>,
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Where the cluster and Prometheus are.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
     /// Prometheus base URL (overrides prometheus.url).
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
@@ -127,6 +136,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             }
         }
         Command::Plan { config, view } => {
+            init_logging(LogFormat::Text, "warn");
             let config = load_config(&config)?;
             let e = run_evaluation(&config, &view).await?;
             match view.output {
@@ -139,6 +149,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             config,
             view,
         } => {
+            init_logging(LogFormat::Text, "warn");
             let config = load_config(&config)?;
             let e = run_evaluation(&config, &view).await?;
             let Some(i) = e.assessments.iter().position(|a| a.name == namespace) else {
@@ -189,6 +200,20 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kub
     kube::Client::try_from(config).context("cannot create the Kubernetes client")
 }
 
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling `execute` twice) keeps the first.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
@@ -208,8 +233,8 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
 async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Evaluation> {
     let at = view.at.unwrap_or_else(Utc::now);
     let at = at - chrono::TimeDelta::nanoseconds(at.timestamp_subsec_nanos().into());
-    let client = kube_client(view.kubeconfig.as_deref()).await?;
-    let prometheus = Prometheus::connect(config, view.prometheus_url.as_deref());
+    let client = kube_client(view.sources.kubeconfig.as_deref()).await?;
+    let prometheus = Prometheus::connect(config, view.sources.prometheus_url.as_deref());
     let prom_url = prometheus
         .as_ref()
         .map(|p| p.url().to_string())
