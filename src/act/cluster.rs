@@ -224,6 +224,118 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Scales every Deployment and StatefulSet in `namespace` with replicas to zero,
+    /// recording the replicas in the `annotation` on each. Returns how many were scaled.
+    pub async fn sleep(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
+        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+        let mut scaled = 0;
+        let deployments: Vec<(String, i32)> =
+            Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|d| Some((d.metadata.name?, d.spec?.replicas.unwrap_or(1))))
+                .collect();
+        for (name, replicas) in deployments.into_iter().filter(|(_, r)| *r > 0) {
+            scale::<Deployment>(
+                &self.client,
+                namespace,
+                &name,
+                0,
+                annotation,
+                Some(replicas),
+            )
+            .await?;
+            scaled += 1;
+        }
+        let sets: Vec<(String, i32)> =
+            Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|d| Some((d.metadata.name?, d.spec?.replicas.unwrap_or(1))))
+                .collect();
+        for (name, replicas) in sets.into_iter().filter(|(_, r)| *r > 0) {
+            scale::<StatefulSet>(
+                &self.client,
+                namespace,
+                &name,
+                0,
+                annotation,
+                Some(replicas),
+            )
+            .await?;
+            scaled += 1;
+        }
+        Ok(scaled)
+    }
+
+    /// Restores the replicas recorded by [`Cluster::sleep`] and removes the record.
+    pub async fn wake(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
+        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+        let recorded = |meta: &kube::api::ObjectMeta| -> Option<(String, i32)> {
+            let replicas = meta.annotations.as_ref()?.get(annotation)?.parse().ok()?;
+            Some((meta.name.clone()?, replicas))
+        };
+        let mut woken = 0;
+        let deployments: Vec<(String, i32)> =
+            Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter_map(|d| recorded(&d.metadata))
+                .collect();
+        for (name, replicas) in deployments {
+            scale::<Deployment>(&self.client, namespace, &name, replicas, annotation, None).await?;
+            woken += 1;
+        }
+        let sets: Vec<(String, i32)> =
+            Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter_map(|d| recorded(&d.metadata))
+                .collect();
+        for (name, replicas) in sets {
+            scale::<StatefulSet>(&self.client, namespace, &name, replicas, annotation, None)
+                .await?;
+            woken += 1;
+        }
+        Ok(woken)
+    }
+}
+
+/// Sets a workload's replicas; records `previous` in `annotation`, or removes it when None.
+async fn scale<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    replicas: i32,
+    annotation: &str,
+    previous: Option<i32>,
+) -> Result<(), WriteError>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {annotation: previous.map(|p| p.to_string())}},
+        "spec": {"replicas": replicas}
+    });
+    Api::<K>::namespaced(client.clone(), namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(WriteError::Api)
+}
+
 fn jiff_now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }

@@ -19,7 +19,7 @@
 pub mod cluster;
 
 use crate::assess::{assess, Assessment};
-use crate::config::Config;
+use crate::config::{Config, ReclaimBy};
 use crate::evaluate::Evaluation;
 use crate::model::{rfc3339, NamespaceMeta, Observation};
 use crate::plan::{plan_namespace, Action, ActionKind, Lifecycle};
@@ -221,6 +221,49 @@ async fn act_on(
                         .event(&fresh.object, "Unmarked", &action.reason, false)
                         .await,
                 );
+            }
+            ActionKind::Reclaim {
+                by: ReclaimBy::Sleep,
+                ..
+            } => {
+                if !reclaim_allowed {
+                    log(
+                        &kind,
+                        "skipped",
+                        "not among this cycle's reclamations".into(),
+                    );
+                    continue;
+                }
+                let annotation = format!("{}replicas", config.keys.state_prefix);
+                let scaled = cluster.sleep(name, &annotation).await?;
+                record(obs, config, cluster, now, &action.kind, log).await?;
+                let message = format!(
+                    "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
+                    action.reason
+                );
+                note(
+                    cluster
+                        .event(&fresh.object, "PutToSleep", &message, false)
+                        .await,
+                );
+                let notice = Delivery {
+                    action,
+                    assessment: &fresh.assessment,
+                    now,
+                    tombstone: None,
+                    reclaimed: true,
+                };
+                if let Err(e) = mail.deliver(notice).await {
+                    log(&kind, "done", format!("asleep; notice not sent: {e}"));
+                }
+                return Ok(());
+            }
+            ActionKind::Wake => {
+                let annotation = format!("{}replicas", config.keys.state_prefix);
+                let woken = cluster.wake(name, &annotation).await?;
+                record(obs, config, cluster, now, &action.kind, log).await?;
+                let message = format!("{}; {woken} workload(s) restored", action.reason);
+                note(cluster.event(&fresh.object, "Woken", &message, false).await);
             }
             ActionKind::Reclaim { uid, .. } => {
                 if !reclaim_allowed {

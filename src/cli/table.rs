@@ -35,6 +35,11 @@ pub fn action_brief(a: &Action) -> String {
     match &a.kind {
         ActionKind::Remind { offset, .. } => format!("remind({offset})"),
         ActionKind::Mark { cause, .. } => format!("mark({})", cause.as_str()),
+        ActionKind::Reclaim {
+            cause,
+            by: crate::config::ReclaimBy::Sleep,
+            ..
+        } => format!("sleep({})", cause.as_str()),
         ActionKind::Reclaim { cause, .. } => format!("reclaim({})", cause.as_str()),
         ActionKind::ReclaimDeferred { cause } => format!("deferred({})", cause.as_str()),
         other => label(other),

@@ -139,6 +139,17 @@ pub struct Lifecycle {
     pub max_reclaims_per_cycle: u32,
     /// Where a namespace's objects are saved as YAML before it is deleted.
     pub tombstone_dir: String,
+    /// What reclaiming does: delete the namespace, or put it to sleep (scale its
+    /// Deployments and StatefulSets to zero, restored when the owner extends it).
+    pub reclaim_by: ReclaimBy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReclaimBy {
+    #[default]
+    Delete,
+    Sleep,
 }
 
 impl Default for Lifecycle {
@@ -148,6 +159,7 @@ impl Default for Lifecycle {
             grace_period: Span::days(3),
             max_reclaims_per_cycle: 5,
             tombstone_dir: "/var/lib/kube-reclaimer/tombstones".into(),
+            reclaim_by: ReclaimBy::Delete,
         }
     }
 }

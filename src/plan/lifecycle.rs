@@ -9,6 +9,7 @@
 //! | `notified-at`     | RFC 3339: when the owners' mail about the mark was accepted  |
 //! | `reclaim-after`   | RFC 3339: reclaimed no earlier than this                     |
 //! | `reason`          | `expired` or `idle`                                          |
+//! | `sleeping-since`  | RFC 3339: when its workloads were scaled to zero (sleep mode) |
 //! | `reported`        | fingerprint of the malformed values last reported            |
 
 use crate::model::Span;
@@ -53,6 +54,8 @@ pub struct Lifecycle {
     pub mark: Option<Mark>,
     pub reminders: Option<Reminders>,
     pub reported: Option<String>,
+    /// Set while the namespace sleeps (its workloads scaled to zero).
+    pub sleeping_since: Option<DateTime<Utc>>,
     /// Our own annotations that could not be read (someone edited them). Their state is
     /// ignored: an unreadable mark is no mark, so a reclamation starts over with a notice.
     pub unreadable: Vec<String>,
@@ -64,6 +67,7 @@ const RECLAIM_AFTER: &str = "reclaim-after";
 const REASON: &str = "reason";
 const REMINDERS: &str = "reminders";
 const REPORTED: &str = "reported";
+const SLEEPING_SINCE: &str = "sleeping-since";
 const MARK_KEYS: [&str; 4] = [MARKED_AT, NOTIFIED_AT, RECLAIM_AFTER, REASON];
 
 impl Lifecycle {
@@ -118,10 +122,12 @@ impl Lifecycle {
                 None
             }
         });
+        let sleeping_since = time(SLEEPING_SINCE, &mut unreadable);
         Lifecycle {
             mark,
             reminders,
             reported: get(REPORTED).cloned(),
+            sleeping_since,
             unreadable,
         }
     }
@@ -144,6 +150,7 @@ impl Lifecycle {
                 .and_then(|r| serde_json::to_string(r).ok()),
         );
         out.insert(key(REPORTED), self.reported.clone());
+        out.insert(key(SLEEPING_SINCE), self.sleeping_since.as_ref().map(rfc));
         out
     }
 
@@ -192,6 +199,7 @@ mod tests {
                 sent: vec![Span::days(7)],
             }),
             reported: Some("abc".into()),
+            sleeping_since: Some(utc("2026-11-04T10:00:00Z")),
             unreadable: vec![],
         };
         assert_eq!(Lifecycle::from_annotations(&written(&l), P), l);

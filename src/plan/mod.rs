@@ -20,7 +20,7 @@ mod lifecycle;
 pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
 
 use crate::assess::{Assessment, Expiry, Finding, Verdict};
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, ReclaimBy};
 use crate::model::{rfc3339, Span};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,8 +44,15 @@ pub enum ActionKind {
     },
     /// Remove the mark: the reason is gone.
     Unmark,
-    /// Reclaim the namespace (re-checked against the live object before deletion).
-    Reclaim { cause: Reason, uid: String },
+    /// Reclaim the namespace (re-checked against the live object first): delete it, or
+    /// put it to sleep, as `lifecycle.reclaim_by` says.
+    Reclaim {
+        cause: Reason,
+        uid: String,
+        by: ReclaimBy,
+    },
+    /// Restore the workloads of a sleeping namespace and remove its mark: the reason is gone.
+    Wake,
     /// Due for reclamation, but this cycle's limit is reached; next cycle.
     ReclaimDeferred { cause: Reason },
     /// Tell the owners that values on their namespace cannot be read.
@@ -86,6 +93,8 @@ pub enum State {
     Marked,
     /// Marked and due for reclamation.
     Due,
+    /// Reclaimed by sleep: workloads scaled to zero until the owner acts.
+    Sleeping,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -214,7 +223,13 @@ pub fn plan_namespace(
             source.key,
             source.value
         ));
-        if l.mark.is_some() {
+        if l.sleeping_since.is_some() {
+            act(
+                ActionKind::Wake,
+                "the owner opted out of expiry".into(),
+                false,
+            );
+        } else if l.mark.is_some() {
             act(
                 ActionKind::Unmark,
                 "the owner opted out of expiry".into(),
@@ -276,7 +291,13 @@ pub fn plan_namespace(
 
     match (&l.mark, condition) {
         (None, None) => {
-            if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
+            if l.sleeping_since.is_some() {
+                act(
+                    ActionKind::Wake,
+                    "the reclamation mark was removed".into(),
+                    false,
+                );
+            } else if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
                 p.notes
                     .push("idle, but idle.reclaim is off: not marked".into());
             }
@@ -286,11 +307,18 @@ pub fn plan_namespace(
             let due_at = (mark.notified_at + grace)
                 .max(mark.marked_at + grace)
                 .max(mark.reclaim_after);
-            if now >= due_at {
+            if let Some(since) = l.sleeping_since {
+                p.notes.push(format!(
+                    "asleep since {} ({}); wakes when the owner extends or opts out",
+                    rfc3339(since),
+                    reason.as_str()
+                ));
+            } else if now >= due_at {
                 act(
                     ActionKind::Reclaim {
                         cause: reason,
                         uid: a.uid.clone(),
+                        by: config.lifecycle.reclaim_by,
                     },
                     format!(
                         "{}; owners told {}, grace period of {} over",
@@ -355,7 +383,12 @@ pub fn plan_namespace(
                     }
                     (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
                 };
-                act(ActionKind::Unmark, why, false);
+                let kind = if l.sleeping_since.is_some() {
+                    ActionKind::Wake
+                } else {
+                    ActionKind::Unmark
+                };
+                act(kind, why, false);
             }
         }
     }
@@ -365,6 +398,8 @@ pub fn plan_namespace(
         .any(|x| matches!(x.kind, ActionKind::Reclaim { .. }));
     p.state = if reclaiming {
         State::Due
+    } else if l.sleeping_since.is_some() {
+        State::Sleeping
     } else if l.mark.is_some() {
         State::Marked
     } else if expired {
@@ -455,6 +490,14 @@ impl Lifecycle {
                 });
             }
             ActionKind::Unmark => next.mark = None,
+            ActionKind::Wake => {
+                next.mark = None;
+                next.sleeping_since = None;
+            }
+            ActionKind::Reclaim {
+                by: ReclaimBy::Sleep,
+                ..
+            } => next.sleeping_since = Some(now),
             ActionKind::ReportFindings { fingerprint, .. } => {
                 next.reported = Some(fingerprint.clone())
             }

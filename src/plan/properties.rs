@@ -192,6 +192,7 @@ fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
             sent,
         }),
         reported: reported.then(|| "0000000000000000".into()),
+        sleeping_since: None,
         unreadable: vec![],
     })
 }
@@ -239,7 +240,7 @@ proptest! {
         let (now, a, p) = run(&config, &case, &l, minutes);
         let grace = config.lifecycle.grace_period.as_delta();
         for action in &p.actions {
-            if let ActionKind::Reclaim { cause: reason, uid } = &action.kind {
+            if let ActionKind::Reclaim { cause: reason, uid, .. } = &action.kind {
                 let mark = l.mark.as_ref().expect("reclaim without a mark");
                 prop_assert!(mark.notified_at + grace <= now);
                 prop_assert!(mark.marked_at + grace <= now);

@@ -29,6 +29,7 @@ fn kinds(p: &NamespacePlan) -> Vec<&'static str> {
             ActionKind::Remind { .. } => "remind",
             ActionKind::Mark { .. } => "mark",
             ActionKind::Unmark => "unmark",
+            ActionKind::Wake => "wake",
             ActionKind::Reclaim { .. } => "reclaim",
             ActionKind::ReclaimDeferred { .. } => "reclaim_deferred",
             ActionKind::ReportFindings { .. } => "report_findings",
@@ -183,7 +184,8 @@ fn a_marked_namespace_is_reclaimed_only_after_the_full_grace_period() {
         p.actions[0].kind,
         ActionKind::Reclaim {
             cause: Reason::Expired,
-            uid: "uid-old".into()
+            uid: "uid-old".into(),
+            by: crate::config::ReclaimBy::Delete,
         }
     );
 }
@@ -469,4 +471,41 @@ fn actions_serialize_with_a_kind_and_their_fields() {
     );
     assert_eq!(json["reclaim_after"], "2026-11-24T12:00:00Z");
     assert_eq!(json["execute"], true);
+}
+
+#[test]
+fn in_sleep_mode_a_due_namespace_sleeps_until_its_owner_extends_it() {
+    let mut c = config();
+    c.lifecycle.reclaim_by = crate::config::ReclaimBy::Sleep;
+    let expired = || Ns::new("old").label(EXPIRES, "2026-11-01");
+    let p = plan_at(
+        expired(),
+        &marked(Reason::Expired, "2026-11-10T00:00:00Z"),
+        &c,
+        NOW,
+    );
+    assert_eq!(
+        p.actions[0].kind,
+        ActionKind::Reclaim {
+            cause: Reason::Expired,
+            uid: "uid-old".into(),
+            by: crate::config::ReclaimBy::Sleep,
+        }
+    );
+    let asleep =
+        marked(Reason::Expired, "2026-11-10T00:00:00Z").after(&p.actions[0].kind, utc(NOW));
+    assert_eq!(asleep.sleeping_since, Some(utc(NOW)));
+    let later = "2026-11-25T00:00:00Z";
+    let p = plan_at(expired(), &asleep, &c, later);
+    assert!(p.actions.is_empty(), "stays asleep: {p:?}");
+    assert_eq!(p.state, State::Sleeping);
+    for (rule, ns) in [
+        ("extended", Ns::new("old").label(EXPIRES, "2027-03-01")),
+        ("opted out", Ns::new("old").label(EXPIRES, "never")),
+    ] {
+        let p = plan_at(ns, &asleep, &c, later);
+        assert_eq!(kinds(&p), vec!["wake"], "{rule}");
+        let awake = asleep.after(&p.actions[0].kind, utc(later));
+        assert_eq!((awake.mark, awake.sleeping_since), (None, None), "{rule}");
+    }
 }
