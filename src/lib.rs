@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod act;
 pub mod assess;
 pub mod cli;
 pub mod collect;

@@ -1,0 +1,3 @@
+//! The act stage: carries out a plan.
+
+pub mod mail;
