@@ -17,6 +17,7 @@
 //! - every action leaves a Kubernetes event.
 
 pub mod cluster;
+pub mod mail;
 
 use crate::assess::{assess, Assessment};
 use crate::config::{Config, ReclaimBy};
@@ -403,4 +404,48 @@ async fn record(
         "kept changing under us; retried next cycle".into(),
     );
     Ok(())
+}
+
+/// Delivers notices by e-mail: renders the notice of an action with the templates, then
+/// sends it through the SMTP server of the configuration.
+pub struct Postman<'a> {
+    mailer: mail::Mailer,
+    templates: mail::Templates,
+    config: &'a Config,
+}
+
+impl<'a> Postman<'a> {
+    pub fn new(config: &'a Config) -> Result<Postman<'a>, mail::MailError> {
+        Ok(Postman {
+            mailer: mail::Mailer::new(config)?,
+            templates: mail::Templates::from_config(config)?,
+            config,
+        })
+    }
+}
+
+impl Deliver for Postman<'_> {
+    async fn deliver(&self, d: Delivery<'_>) -> Result<(), String> {
+        let notice = match (&d.action.kind, d.reclaimed) {
+            (ActionKind::Reclaim { cause, by, .. }, true) => mail::Notice::reclaimed(
+                d.assessment,
+                *cause,
+                d.now,
+                d.tombstone.map(|p| p.display().to_string()),
+                *by == ReclaimBy::Sleep,
+            ),
+            _ => mail::Notice::for_action(d.assessment, d.action).ok_or_else(|| {
+                format!(
+                    "no e-mail is written for a {} action",
+                    kind_name(&d.action.kind)
+                )
+            })?,
+        };
+        let context = mail::RenderContext::new(self.config, &self.templates, d.now);
+        let rendered = mail::render(&notice, &context).map_err(|e| e.to_string())?;
+        self.mailer
+            .send(&d.action.recipients, &rendered)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

@@ -7,8 +7,10 @@ mod view;
 
 pub use view::label;
 
+use crate::act::{Deliver, Delivery, Postman};
 use crate::collect::{collect, prometheus::Prometheus};
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, Mode};
+use crate::daemon;
 use crate::evaluate::{evaluate, Evaluation};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -176,6 +178,24 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
                 })),
             }
         }
+        Command::Run {
+            config,
+            sources,
+            once,
+        } => {
+            let config = load_config(&config)?;
+            init_logging(config.daemon.log_format, "info");
+            let client = kube_client(sources.kubeconfig.as_deref()).await?;
+            let url = sources.prometheus_url.as_deref();
+            match config.mode {
+                Mode::Enforce => {
+                    let postman = Postman::new(&config).context("cannot set up e-mail")?;
+                    daemon::run(&config, client, url, &postman, once).await?
+                }
+                Mode::DryRun => daemon::run(&config, client, url, &NoMail, once).await?,
+            }
+            Ok(String::new())
+        }
         other => anyhow::bail!(
             "`{}` is not wired to a cluster in this version yet",
             command_name(&other)
@@ -198,6 +218,15 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kub
         )?,
     };
     kube::Client::try_from(config).context("cannot create the Kubernetes client")
+}
+
+/// In dry-run nothing is executed, so nothing is ever delivered.
+struct NoMail;
+
+impl Deliver for NoMail {
+    async fn deliver(&self, _: Delivery<'_>) -> Result<(), String> {
+        Err("dry-run sends no e-mail".into())
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level.

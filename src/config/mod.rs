@@ -298,6 +298,12 @@ pub struct Smtp {
     pub password_env: Option<String>,
     pub from: Email,
     pub timeout: Span,
+    /// PEM file of extra CA certificates to trust (a private CA of an internal relay),
+    /// in addition to the system's.
+    pub ca_file: Option<String>,
+    /// Directory of operator templates; a file named like a built-in template
+    /// (`reminder.txt`, `marked.html`, ...) replaces it.
+    pub templates_dir: Option<String>,
 }
 
 impl Default for Smtp {
@@ -311,6 +317,8 @@ impl Default for Smtp {
             password_env: None,
             from: Email::new_unchecked("kube-reclaimer@localhost"),
             timeout: Span::seconds(30),
+            ca_file: None,
+            templates_dir: None,
         }
     }
 }
@@ -659,6 +667,34 @@ impl Config {
                 "smtp.username",
                 "(unset)".into(),
                 "a user name whenever a password is configured",
+            );
+        }
+        if let (Some(user), None, None) = (&s.username, &s.password_file, &s.password_env) {
+            bad(
+                "smtp.username",
+                user.clone(),
+                "a user name together with smtp.password_file or smtp.password_env (remove it for a server without authentication)",
+            );
+        }
+        for (key, value) in [
+            ("smtp.password_file", &s.password_file),
+            ("smtp.password_env", &s.password_env),
+            ("smtp.ca_file", &s.ca_file),
+            ("smtp.templates_dir", &s.templates_dir),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                bad(
+                    key,
+                    value.clone().unwrap_or_default(),
+                    "a non-empty path or name, or null",
+                );
+            }
+        }
+        if let (Some(ca), SmtpTls::None) = (&s.ca_file, s.tls) {
+            bad(
+                "smtp.ca_file",
+                ca.clone(),
+                "only with smtp.tls starttls or tls (a plain connection checks no certificate); remove it, or choose a TLS mode",
             );
         }
         out

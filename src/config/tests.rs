@@ -224,6 +224,14 @@ fn out_of_range_values_are_refused_with_what_is_allowed() {
             "P",
         ),
         ("smtp: {password_env: P}", "smtp.username", "(unset)"),
+        ("smtp: {username: u}", "smtp.username", "u"),
+        (
+            "smtp: {tls: none, ca_file: /ca.pem}",
+            "smtp.ca_file",
+            "/ca.pem",
+        ),
+        ("smtp: {templates_dir: ' '}", "smtp.templates_dir", " "),
+        ("smtp: {ca_file: ''}", "smtp.ca_file", ""),
     ];
     for (yaml, key, value) in cases {
         let found = problems(yaml);
