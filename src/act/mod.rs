@@ -443,8 +443,14 @@ impl Deliver for Postman<'_> {
         };
         let context = mail::RenderContext::new(self.config, &self.templates, d.now);
         let rendered = mail::render(&notice, &context).map_err(|e| e.to_string())?;
+        // A reclamation tells the owners; the action itself e-mails no one.
+        let recipients = if d.reclaimed {
+            &d.assessment.owner.recipients
+        } else {
+            &d.action.recipients
+        };
         self.mailer
-            .send(&d.action.recipients, &rendered)
+            .send(recipients, &rendered)
             .await
             .map_err(|e| e.to_string())
     }

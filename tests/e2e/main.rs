@@ -10,3 +10,4 @@ mod act;
 mod bed_smoke;
 mod daemon;
 mod plan;
+mod run;

@@ -1,0 +1,307 @@
+//! The real daemon (`kube-reclaimer run`) against the bed and a real SMTP server: one
+//! cycle end to end, two replicas, health endpoints, SIGTERM, sleep mode. The daemon acts
+//! on the whole cluster at the real time, so each test's config protects (label
+//! selector) every namespace but the ones the test created for itself.
+
+use crate::support::Bed;
+use chrono::{Duration, Utc};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The SMTP server of this test run: its port and the folder it writes mails to.
+fn smtp(bed: &Bed) -> &'static (u16, PathBuf) {
+    static SMTP: OnceLock<(u16, PathBuf)> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bed/smtp-up.sh");
+        let out = Command::new(script)
+            .arg(&bed.state_dir)
+            .output()
+            .expect("smtp-up.sh runs");
+        assert!(
+            out.status.success(),
+            "smtp-up.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("port");
+        (port, bed.state_dir.join("mail"))
+    })
+}
+
+/// Mails delivered for `namespace` (by subject), as raw messages.
+fn mails_about(bed: &Bed, namespace: &str) -> Vec<String> {
+    let dir = &smtp(bed).1;
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.retain(|m| {
+        m.lines()
+            .any(|l| l.starts_with("Subject:") && l.contains(namespace))
+    });
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn config(bed: &Bed, test: &str, listen_port: u16, extra: &str) -> PathBuf {
+    let (port, _) = smtp(bed);
+    let path = bed.state_dir.join(format!("run-{test}-{listen_port}.yaml"));
+    let yaml = format!(
+        "mode: enforce
+own_namespace: default
+owners: {{fallback_recipients: [platform@example.com]}}
+protection:
+  selector:
+    matchExpressions: [{{key: e2e-run, operator: NotIn, values: [{test}]}}]
+smtp: {{host: 127.0.0.1, port: {port}, tls: none, from: kube-reclaimer@example.com}}
+schedules: {{cycle: '*/2 * * * * *'}}
+daemon: {{listen: '127.0.0.1:{listen_port}', lease_name: e2e-run-{test}, lease_duration: 6s}}
+lifecycle:
+  tombstone_dir: {}
+{extra}",
+        bed.state_dir
+            .join(format!("tombstones-run-{test}"))
+            .display()
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+fn reclaimer(bed: &Bed, config: &PathBuf, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"));
+    c.args(args)
+        .arg("--config")
+        .arg(config)
+        .arg("--kubeconfig")
+        .arg(&bed.kubeconfig)
+        .args(["--prometheus-url", &bed.prometheus_url]);
+    c
+}
+
+/// Creates a namespace that only the config of `test` may act on.
+fn create(bed: &Bed, test: &str, name: &str, annotations: BTreeMap<String, String>) {
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"e2e-run": test}, "annotations": annotations}
+    }))
+    .expect("ns");
+    bed.block_on(async {
+        Api::<Namespace>::all(bed.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+    });
+}
+
+fn annotations(bed: &Bed, name: &str) -> BTreeMap<String, String> {
+    bed.block_on(async {
+        Api::<Namespace>::all(bed.client.clone())
+            .get(name)
+            .await
+            .expect("get")
+    })
+    .metadata
+    .annotations
+    .unwrap_or_default()
+}
+
+fn expiring_in(days: i64) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "kube-reclaimer.io/expires".to_string(),
+        (Utc::now() + Duration::days(days)).to_rfc3339(),
+    )])
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: kill only sends a signal to our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn one_cycle_mails_the_reminder_through_smtp_and_records_it() {
+    let bed = Bed::shared();
+    create(bed, "once", "run-once", expiring_in(3));
+    let config = config(bed, "once", free_port(), "");
+    let out = reclaimer(bed, &config, &["run", "--once"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mails = mails_about(bed, "run-once");
+    assert_eq!(mails.len(), 1, "{stderr}");
+    assert!(
+        mails[0].contains("X-Envelope-To: <platform@example.com>"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("kubectl annotate namespace run-once kube-reclaimer.io/expires"),
+        "{}",
+        mails[0]
+    );
+    assert!(annotations(bed, "run-once").contains_key("kube-reclaimer.io/reminders"));
+    assert!(stderr.contains("cycle done"), "{stderr}");
+}
+
+#[test]
+fn two_replicas_send_each_reminder_once_and_stop_cleanly_on_sigterm() {
+    let bed = Bed::shared();
+    create(bed, "pair", "run-pair", expiring_in(2));
+    let ports = [free_port(), free_port()];
+    let mut replicas: Vec<Child> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let config = config(bed, "pair", *port, "");
+            let log = std::fs::File::create(bed.state_dir.join(format!("run-pair-{i}.log")))
+                .expect("log");
+            reclaimer(bed, &config, &["run"])
+                .env("POD_NAME", format!("replica-{i}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start")
+        })
+        .collect();
+    let deadline = Instant::now() + std::time::Duration::from_secs(40);
+    while mails_about(bed, "run-pair").is_empty() {
+        assert!(Instant::now() < deadline, "no reminder within 40 s");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Let both replicas run a few more cycles.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    for port in ports {
+        assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(http_get(port, "/readyz").starts_with("HTTP/1.1 200"));
+    }
+    for child in &mut replicas {
+        assert!(terminate(child).success());
+    }
+    assert_eq!(mails_about(bed, "run-pair").len(), 1, "each reminder once");
+    let lease = bed.block_on(async {
+        Api::<Lease>::namespaced(bed.client.clone(), "default")
+            .get("e2e-run-pair")
+            .await
+            .expect("lease")
+    });
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity),
+        None,
+        "released on SIGTERM"
+    );
+}
+
+#[test]
+fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
+    let bed = Bed::shared();
+    let name = "run-sleep";
+    let marked_at = (Utc::now() - Duration::days(4)).to_rfc3339();
+    let mut a = expiring_in(-5);
+    for (k, v) in [
+        ("marked-at", marked_at.clone()),
+        ("notified-at", marked_at.clone()),
+        (
+            "reclaim-after",
+            (Utc::now() - Duration::days(1)).to_rfc3339(),
+        ),
+        ("reason", "expired".into()),
+    ] {
+        a.insert(format!("kube-reclaimer.io/{k}"), v);
+    }
+    create(bed, "sleep", name, a);
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+    }))
+    .expect("deployment");
+    let deployments = || Api::<Deployment>::namespaced(bed.client.clone(), name);
+    bed.block_on(async {
+        deployments()
+            .create(&PostParams::default(), &deployment)
+            .await
+            .expect("create deployment")
+    });
+    let config = config(bed, "sleep", free_port(), "  reclaim_by: sleep\n");
+    let run = |what: &str| {
+        let out = reclaimer(bed, &config, &["run", "--once"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run("sleep");
+    let web = bed.block_on(async { deployments().get("web").await.expect("web") });
+    assert_eq!(web.spec.and_then(|s| s.replicas), Some(0));
+    assert_eq!(
+        web.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("kube-reclaimer.io/replicas")
+            .map(String::as_str),
+        Some("3")
+    );
+    assert!(annotations(bed, name).contains_key("kube-reclaimer.io/sleeping-since"));
+    assert!(mails_about(bed, name)
+        .iter()
+        .any(|m| m.contains("was put to sleep")));
+    // The owner extends: woken, replicas restored, marks gone.
+    bed.block_on(async {
+        let patch = serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": (Utc::now() + Duration::days(30)).to_rfc3339()}}});
+        Api::<Namespace>::all(bed.client.clone()).patch(name, &Default::default(), &kube::api::Patch::Merge(&patch)).await.expect("extend");
+    });
+    run("wake");
+    let web = bed.block_on(async { deployments().get("web").await.expect("web") });
+    assert_eq!(web.spec.and_then(|s| s.replicas), Some(3));
+    let after = annotations(bed, name);
+    assert!(
+        !after.contains_key("kube-reclaimer.io/sleeping-since")
+            && !after.contains_key("kube-reclaimer.io/marked-at"),
+        "{after:?}"
+    );
+}
