@@ -64,7 +64,18 @@ fn free_port() -> u16 {
 }
 
 fn config(bed: &Bed, test: &str, listen_port: u16, extra: &str) -> PathBuf {
-    let (port, _) = smtp(bed);
+    config_with(bed, test, listen_port, smtp(bed).0, "text", extra)
+}
+
+/// A config for `test`, mailing through `smtp_port`, logging in `log_format`.
+fn config_with(
+    bed: &Bed,
+    test: &str,
+    listen_port: u16,
+    port: u16,
+    log_format: &str,
+    extra: &str,
+) -> PathBuf {
     let path = bed.state_dir.join(format!("run-{test}-{listen_port}.yaml"));
     let yaml = format!(
         "mode: enforce
@@ -75,7 +86,7 @@ protection:
     matchExpressions: [{{key: e2e-run, operator: NotIn, values: [{test}]}}]
 smtp: {{host: 127.0.0.1, port: {port}, tls: none, from: kube-reclaimer@example.com}}
 schedules: {{cycle: '*/2 * * * * *'}}
-daemon: {{listen: '127.0.0.1:{listen_port}', lease_name: e2e-run-{test}, lease_duration: 6s}}
+daemon: {{listen: '127.0.0.1:{listen_port}', lease_name: e2e-run-{test}, lease_duration: 6s, log_format: {log_format}}}
 lifecycle:
   tombstone_dir: {}
 {extra}",
@@ -304,4 +315,60 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
             && !after.contains_key("kube-reclaimer.io/marked-at"),
         "{after:?}"
     );
+}
+
+#[test]
+fn smtp_down_then_back_mails_exactly_once_and_malformed_values_are_reported_once() {
+    let bed = Bed::shared();
+    create(bed, "smtp", "run-down", expiring_in(4));
+    let typo = BTreeMap::from([(
+        "kube-reclaimer.io/expires".to_string(),
+        "31-12-2026".to_string(),
+    )]);
+    create(bed, "smtp", "run-typo", typo);
+    // SMTP down: nothing is recorded, the logs (JSON) say what failed.
+    let down = config_with(bed, "smtp", free_port(), free_port(), "json", "");
+    let out = reclaimer(bed, &down, &["run", "--once"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    let failed = logs.iter().any(|l| {
+        l["fields"]["namespace"] == "run-down"
+            && l["fields"]["action"] == "remind"
+            && l["fields"]["outcome"] == "failed"
+    });
+    assert!(failed, "{logs:?}");
+    assert!(mails_about(bed, "run-down").is_empty());
+    assert!(!annotations(bed, "run-down").contains_key("kube-reclaimer.io/reminders"));
+    // SMTP back: each mail goes out once, then never again.
+    let up = config(bed, "smtp", free_port(), "");
+    for _ in 0..2 {
+        let out = reclaimer(bed, &up, &["run", "--once"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        mails_about(bed, "run-down").len(),
+        1,
+        "reminder exactly once after recovery"
+    );
+    let reports = mails_about(bed, "run-typo");
+    assert_eq!(reports.len(), 1, "malformed value reported once");
+    assert!(reports[0].contains("31-12-2026"), "{}", reports[0]);
+    assert!(annotations(bed, "run-typo").contains_key("kube-reclaimer.io/reported"));
 }
