@@ -94,11 +94,12 @@ pub async fn run(
         identity(),
         Duration::from_secs(config.daemon.lease_duration.as_seconds().max(1) as u64),
     ));
+    // Dry-run writes nothing, the Lease included.
     let stop = Arc::new(AtomicBool::new(false));
-    let renewing = {
+    let renewing = (config.mode == Mode::Enforce).then(|| {
         let (elector, stop) = (elector.clone(), stop.clone());
         tokio::spawn(async move { elector.keep_renewing(&stop).await })
-    };
+    });
     tracing::info!(
         identity = elector.identity(),
         listen = %address,
@@ -149,8 +150,10 @@ pub async fn run(
         }
     };
     stop.store(true, Ordering::SeqCst);
-    let _ = renewing.await;
-    elector.release().await;
+    if let Some(renewing) = renewing {
+        let _ = renewing.await;
+        elector.release().await;
+    }
     server.abort();
     tracing::info!("kube-reclaimer stopped");
     result

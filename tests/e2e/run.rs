@@ -372,3 +372,33 @@ fn smtp_down_then_back_mails_exactly_once_and_malformed_values_are_reported_once
     assert!(reports[0].contains("31-12-2026"), "{}", reports[0]);
     assert!(annotations(bed, "run-typo").contains_key("kube-reclaimer.io/reported"));
 }
+
+#[test]
+fn a_dry_run_cycle_writes_nothing_not_even_a_lease_and_mails_nothing() {
+    let bed = Bed::shared();
+    create(bed, "dry", "run-dry", expiring_in(-1));
+    let path = config(bed, "dry", free_port(), "");
+    let text = std::fs::read_to_string(&path)
+        .expect("config")
+        .replace("mode: enforce", "mode: dry-run");
+    std::fs::write(&path, text).expect("config");
+    let before = annotations(bed, "run-dry");
+    let out = reclaimer(bed, &path, &["run", "--once"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("dry-run: would act") && stderr.contains("run-dry"),
+        "{stderr}"
+    );
+    assert_eq!(annotations(bed, "run-dry"), before);
+    assert!(mails_about(bed, "run-dry").is_empty());
+    let lease = bed.block_on(async {
+        Api::<Lease>::namespaced(bed.client.clone(), "default")
+            .get_opt("e2e-run-dry")
+            .await
+            .expect("get")
+    });
+    assert!(lease.is_none(), "dry-run took a Lease");
+}
