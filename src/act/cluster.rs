@@ -224,116 +224,70 @@ impl Cluster {
     }
 }
 
+/// The workloads sleep mode scales.
+fn scalable_kinds() -> [ApiResource; 2] {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    [
+        ApiResource::erase::<Deployment>(&()),
+        ApiResource::erase::<StatefulSet>(&()),
+    ]
+}
+
 impl Cluster {
     /// Scales every Deployment and StatefulSet in `namespace` with replicas to zero,
     /// recording the replicas in the `annotation` on each. Returns how many were scaled.
     pub async fn sleep(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-        let mut scaled = 0;
-        let deployments: Vec<(String, i32)> =
-            Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .filter_map(|d| Some((d.metadata.name?, d.spec?.replicas.unwrap_or(1))))
-                .collect();
-        for (name, replicas) in deployments.into_iter().filter(|(_, r)| *r > 0) {
-            scale::<Deployment>(
-                &self.client,
-                namespace,
-                &name,
-                0,
-                annotation,
-                Some(replicas),
-            )
-            .await?;
-            scaled += 1;
-        }
-        let sets: Vec<(String, i32)> =
-            Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .filter_map(|d| Some((d.metadata.name?, d.spec?.replicas.unwrap_or(1))))
-                .collect();
-        for (name, replicas) in sets.into_iter().filter(|(_, r)| *r > 0) {
-            scale::<StatefulSet>(
-                &self.client,
-                namespace,
-                &name,
-                0,
-                annotation,
-                Some(replicas),
-            )
-            .await?;
-            scaled += 1;
-        }
-        Ok(scaled)
+        self.rescale(namespace, |object| {
+            let replicas = object.data["spec"]["replicas"].as_i64().unwrap_or(1);
+            (replicas > 0).then(|| {
+                serde_json::json!({
+                    "metadata": {"annotations": {annotation: replicas.to_string()}},
+                    "spec": {"replicas": 0}
+                })
+            })
+        })
+        .await
     }
 
     /// Restores the replicas recorded by [`Cluster::sleep`] and removes the record.
     pub async fn wake(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-        let recorded = |meta: &kube::api::ObjectMeta| -> Option<(String, i32)> {
-            let replicas = meta.annotations.as_ref()?.get(annotation)?.parse().ok()?;
-            Some((meta.name.clone()?, replicas))
-        };
-        let mut woken = 0;
-        let deployments: Vec<(String, i32)> =
-            Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                .list(&ListParams::default())
-                .await?
-                .items
-                .iter()
-                .filter_map(|d| recorded(&d.metadata))
-                .collect();
-        for (name, replicas) in deployments {
-            scale::<Deployment>(&self.client, namespace, &name, replicas, annotation, None).await?;
-            woken += 1;
-        }
-        let sets: Vec<(String, i32)> =
-            Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                .list(&ListParams::default())
-                .await?
-                .items
-                .iter()
-                .filter_map(|d| recorded(&d.metadata))
-                .collect();
-        for (name, replicas) in sets {
-            scale::<StatefulSet>(&self.client, namespace, &name, replicas, annotation, None)
-                .await?;
-            woken += 1;
-        }
-        Ok(woken)
-    }
-}
-
-/// Sets a workload's replicas; records `previous` in `annotation`, or removes it when None.
-async fn scale<K>(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    replicas: i32,
-    annotation: &str,
-    previous: Option<i32>,
-) -> Result<(), WriteError>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let patch = serde_json::json!({
-        "metadata": {"annotations": {annotation: previous.map(|p| p.to_string())}},
-        "spec": {"replicas": replicas}
-    });
-    Api::<K>::namespaced(client.clone(), namespace)
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        self.rescale(namespace, |object| {
+            let recorded: i64 = object
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(annotation)?
+                .parse()
+                .ok()?;
+            Some(serde_json::json!({
+                "metadata": {"annotations": {annotation: null}},
+                "spec": {"replicas": recorded}
+            }))
+        })
         .await
-        .map(|_| ())
-        .map_err(WriteError::Api)
+    }
+
+    /// Applies the merge patch `change` returns to each scalable workload; counts them.
+    async fn rescale(
+        &self,
+        namespace: &str,
+        change: impl Fn(&DynamicObject) -> Option<serde_json::Value>,
+    ) -> Result<usize, WriteError> {
+        let mut changed = 0;
+        for ar in scalable_kinds() {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
+            for object in api.list(&ListParams::default()).await?.items {
+                let (Some(name), Some(patch)) = (object.metadata.name.clone(), change(&object))
+                else {
+                    continue;
+                };
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
 }
 
 fn jiff_now() -> k8s_openapi::jiff::Timestamp {

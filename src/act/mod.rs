@@ -223,18 +223,17 @@ async fn act_on(
                         .await,
                 );
             }
+            ActionKind::Reclaim { .. } if !reclaim_allowed => {
+                log(
+                    &kind,
+                    "skipped",
+                    "not among this cycle's reclamations".into(),
+                );
+            }
             ActionKind::Reclaim {
                 by: ReclaimBy::Sleep,
                 ..
             } => {
-                if !reclaim_allowed {
-                    log(
-                        &kind,
-                        "skipped",
-                        "not among this cycle's reclamations".into(),
-                    );
-                    continue;
-                }
                 let annotation = format!("{}replicas", config.keys.state_prefix);
                 let scaled = cluster.sleep(name, &annotation).await?;
                 record(obs, config, cluster, now, &action.kind, log).await?;
@@ -267,14 +266,6 @@ async fn act_on(
                 note(cluster.event(&fresh.object, "Woken", &message, false).await);
             }
             ActionKind::Reclaim { uid, .. } => {
-                if !reclaim_allowed {
-                    log(
-                        &kind,
-                        "skipped",
-                        "not among this cycle's reclamations".into(),
-                    );
-                    continue;
-                }
                 let header = format!(
                     "kube-reclaimer tombstone of namespace {name} (uid {uid}), reclaimed {}: {}",
                     rfc3339(now),
