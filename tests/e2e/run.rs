@@ -110,6 +110,16 @@ fn reclaimer(bed: &Bed, config: &PathBuf, args: &[&str]) -> Command {
 }
 
 /// Creates a namespace that only the config of `test` may act on.
+/// One `run --once` with `config`; returns its stderr, failing on a non-zero exit.
+fn run_once(bed: &Bed, config: &PathBuf) -> String {
+    let out = reclaimer(bed, config, &["run", "--once"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 fn create(bed: &Bed, test: &str, name: &str, annotations: BTreeMap<String, String>) {
     let ns: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "labels": {"e2e-run": test}, "annotations": annotations}
@@ -175,11 +185,7 @@ fn one_cycle_mails_the_reminder_through_smtp_and_records_it() {
     let bed = Bed::shared();
     create(bed, "once", "run-once", expiring_in(3));
     let config = config(bed, "once", free_port(), "");
-    let out = reclaimer(bed, &config, &["run", "--once"])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_once(bed, &config);
     let mails = mails_about(bed, "run-once");
     assert_eq!(mails.len(), 1, "{stderr}");
     assert!(
@@ -276,17 +282,7 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
             .expect("create deployment")
     });
     let config = config(bed, "sleep", free_port(), "  reclaim_by: sleep\n");
-    let run = |what: &str| {
-        let out = reclaimer(bed, &config, &["run", "--once"])
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run("sleep");
+    run_once(bed, &config);
     let web = bed.block_on(async { deployments().get("web").await.expect("web") });
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(0));
     assert_eq!(
@@ -306,7 +302,7 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
         let patch = serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": (Utc::now() + Duration::days(30)).to_rfc3339()}}});
         Api::<Namespace>::all(bed.client.clone()).patch(name, &Default::default(), &kube::api::Patch::Merge(&patch)).await.expect("extend");
     });
-    run("wake");
+    run_once(bed, &config);
     let web = bed.block_on(async { deployments().get("web").await.expect("web") });
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(3));
     let after = annotations(bed, name);
@@ -328,15 +324,7 @@ fn smtp_down_then_back_mails_exactly_once_and_malformed_values_are_reported_once
     create(bed, "smtp", "run-typo", typo);
     // SMTP down: nothing is recorded, the logs (JSON) say what failed.
     let down = config_with(bed, "smtp", free_port(), free_port(), "json", "");
-    let out = reclaimer(bed, &down, &["run", "--once"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let logs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+    let logs: Vec<serde_json::Value> = run_once(bed, &down)
         .lines()
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
@@ -353,14 +341,7 @@ fn smtp_down_then_back_mails_exactly_once_and_malformed_values_are_reported_once
     // SMTP back: each mail goes out once, then never again.
     let up = config(bed, "smtp", free_port(), "");
     for _ in 0..2 {
-        let out = reclaimer(bed, &up, &["run", "--once"])
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_once(bed, &up);
     }
     assert_eq!(
         mails_about(bed, "run-down").len(),
@@ -383,11 +364,7 @@ fn a_dry_run_cycle_writes_nothing_not_even_a_lease_and_mails_nothing() {
         .replace("mode: enforce", "mode: dry-run");
     std::fs::write(&path, text).expect("config");
     let before = annotations(bed, "run-dry");
-    let out = reclaimer(bed, &path, &["run", "--once"])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_once(bed, &path);
     assert!(
         stderr.contains("dry-run: would act") && stderr.contains("run-dry"),
         "{stderr}"
