@@ -10,6 +10,8 @@
 //! stops them (tests/bed/down.sh) when this process exits, however it exits, and removes
 //! their state unless `KUBE_RECLAIMER_BED_KEEP=1`.
 
+mod support;
+
 use chrono::{DateTime, Utc};
 use kube_reclaimer::act::mail::{
     render, Evidence, MailError, Mailer, Notice, NoticeKind, RenderContext, Rendered, Templates,
@@ -19,12 +21,11 @@ use kube_reclaimer::config::Config;
 use kube_reclaimer::model::Span;
 use kube_reclaimer::plan::Reason;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::bed::{run_command, start_watchdog};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
@@ -101,84 +102,27 @@ fn start_servers() -> Result<Servers, String> {
         Mode::Auth,
         Mode::Down,
     ];
-    let dirs: Vec<PathBuf> = modes.iter().map(|m| base.join(m.name())).collect();
-    start_watchdog(&base, &dirs)?;
+    let keep = std::env::var("KUBE_RECLAIMER_BED_KEEP").is_ok_and(|v| v == "1");
     let mut all = Vec::new();
-    for (mode, dir) in modes.into_iter().zip(dirs) {
+    for mode in modes {
+        let dir = base.join(mode.name());
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Stops this server when the test process exits, whatever way it exits.
+        start_watchdog(&dir, keep).map_err(|e| format!("{e:#}"))?;
         let mut cmd = Command::new(bed_dir().join("smtp-up.sh"));
         cmd.arg(&dir).args(["--tls", mode.tls()]);
         if mode == Mode::Auth {
             cmd.args(["--user", USER])
                 .env("KUBE_RECLAIMER_SMTP_PASSWORD", PASSWORD);
         }
-        let port = run_bounded(cmd, Duration::from_secs(300))?
-            .ok_or("smtp-up.sh printed nothing")?
+        let port = run_command(cmd, Duration::from_secs(300))
+            .map_err(|e| format!("{e:#}"))?
+            .trim()
             .parse()
             .map_err(|e| format!("smtp-up.sh printed no port: {e}"))?;
         all.push(Server { mode, dir, port });
     }
     Ok(Servers { base, all })
-}
-
-/// Stops the servers when this process exits, whatever way it exits: a detached shell
-/// (own process group, so Ctrl-C on the test run does not kill it first) polls our pid.
-fn start_watchdog(base: &Path, dirs: &[PathBuf]) -> Result<(), String> {
-    let keep = std::env::var("KUBE_RECLAIMER_BED_KEEP").is_ok_and(|v| v == "1");
-    let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
-down="$2"; base="$3"; keep="$4"; shift 4
-for dir in "$@"; do "$down" "$dir" >>"$base.watchdog.log" 2>&1; done
-if [ "$keep" != keep ]; then rm -rf "$base" "$base.watchdog.log"; fi"#;
-    Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .arg("mail-watchdog")
-        .arg(std::process::id().to_string())
-        .arg(bed_dir().join("down.sh"))
-        .arg(base)
-        .arg(if keep { "keep" } else { "remove" })
-        .args(dirs)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start the watchdog: {e}"))?;
-    Ok(())
-}
-
-/// Runs a bed script with its stderr shown; returns its last stdout line. Bounded.
-fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<Option<String>, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter(|l| !l.trim().is_empty())
-            .last()
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{cmd:?} did not finish within {timeout:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let last = reader.join().map_err(|_| "reading stdout failed")?;
-    if !status.success() {
-        return Err(format!("{cmd:?} failed: {status}"));
-    }
-    Ok(last)
 }
 
 /// The config of a mailer for `server`; `extra` adds keys under `smtp`.
@@ -584,7 +528,8 @@ async fn a_server_that_is_down_is_an_error() {
 
     let mut down = Command::new(bed_dir().join("smtp-down.sh"));
     down.arg(&server(Mode::Down).dir);
-    run_bounded(down, Duration::from_secs(60)).unwrap();
+    // smtp-down.sh bounds its own wait (SIGTERM, then SIGKILL).
+    assert!(down.status().expect("smtp-down.sh runs").success());
 
     let err = mailer
         .send(&["after-down@team-a.example".into()], &sample())

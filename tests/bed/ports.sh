@@ -7,11 +7,12 @@
 # in no socket table and outside the ephemeral range; the caller adds it to USED.
 
 used_ports() {
-    # every local port in /proc/net/tcp{,6}, in any state, as decimal
-    local f
+    # every local port in /proc/net/tcp{,6} as decimal; with `listening`, only those
+    # in state LISTEN (0A)
+    local f state="${1:-any}"
     for f in /proc/net/tcp /proc/net/tcp6; do
         [[ -r $f ]] || continue
-        awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
+        awk -v state="$state" 'NR > 1 && (state == "any" || $4 == "0A") { split($2, a, ":"); print a[2] }' "$f"
     done | while read -r hex; do printf '%d\n' "0x$hex"; done | sort -u
 }
 
@@ -20,7 +21,7 @@ lock_ports() {
     exec 8>"$CACHE/ports.lock"
     flock -w 180 8 || die "timed out waiting for $CACHE/ports.lock (another bed starting?)"
     read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range
-    USED=" $(used_ports | tr '\n' ' ') "
+    USED=" $(used_ports any | tr '\n' ' ') "
 }
 
 pick_port() {

@@ -44,14 +44,8 @@ if [[ -s "$PIDS" ]]; then
 fi
 
 # ---------------------------------------------------------------- install
-# Local ports that are listening (state 0A) in /proc/net/tcp{,6}, as decimal.
-listening_ports() {
-    local f
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r $f ]] || continue
-        awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' "$f"
-    done | while read -r hex; do printf '%d\n' "0x$hex"; done | sort -u
-}
+# shellcheck source=tests/bed/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 install_prometheus() {
     [[ $(id -u) -eq 0 ]] || die "need root to apt-get install prometheus (or install it yourself)"
@@ -84,7 +78,7 @@ install_prometheus() {
         fi
     done
     local port
-    for port in $(listening_ports); do
+    for port in $(used_ports listening); do
         if [[ $port -eq 9090 || $port -eq 9100 ]]; then
             die "something listens on port $port after installing prometheus; stop it (service prometheus stop)"
         fi
@@ -127,8 +121,6 @@ scrape_configs: []
 EOF
 
 # ---------------------------------------------------------------- free port
-# shellcheck source=tests/bed/ports.sh
-source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 lock_ports
 PORT="$(pick_port)"
 URL="http://127.0.0.1:$PORT"

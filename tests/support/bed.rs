@@ -347,7 +347,7 @@ where
 
 /// Stops the bed when this process exits, whatever way it exits: a detached shell (own
 /// process group, so Ctrl-C on the test run does not kill it first) polls our pid.
-fn start_watchdog(state_dir: &Path, keep: bool) -> Result<()> {
+pub fn start_watchdog(state_dir: &Path, keep: bool) -> Result<()> {
     let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
 "$2" "$3" >>"$3.watchdog.log" 2>&1
 if [ "$4" = remove ]; then rm -rf "$3" "$3.watchdog.log"; fi"#;
@@ -374,17 +374,24 @@ fn run_script(
     args: &[&std::ffi::OsStr],
     timeout: std::time::Duration,
 ) -> Result<String> {
-    let mut child = Command::new(script)
-        .args(args)
+    let mut cmd = Command::new(script);
+    cmd.args(args);
+    run_command(cmd, timeout)
+}
+
+/// Runs `cmd` with its stderr shown; returns its last non-empty stdout line. Bounded.
+pub fn run_command(mut cmd: Command, timeout: std::time::Duration) -> Result<String> {
+    let shown = format!("{:?}", cmd.get_program());
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("cannot run {}", script.display()))?;
+        .with_context(|| format!("cannot run {shown}"))?;
     let stdout = child
         .stdout
         .take()
-        .ok_or_else(|| anyhow!("no stdout from {}", script.display()))?;
+        .ok_or_else(|| anyhow!("no stdout from {shown}"))?;
     let reader = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()
@@ -400,21 +407,17 @@ fn run_script(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "{} did not finish within {}s",
-                script.display(),
-                timeout.as_secs()
-            );
+            bail!("{shown} did not finish within {}s", timeout.as_secs());
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let last = reader
         .join()
-        .map_err(|_| anyhow!("reading the output of {} failed", script.display()))?;
+        .map_err(|_| anyhow!("reading the output of {shown} failed"))?;
     if !status.success() {
-        bail!("{} failed: {status}", script.display());
+        bail!("{shown} failed: {status}");
     }
-    last.ok_or_else(|| anyhow!("{} printed nothing", script.display()))
+    last.ok_or_else(|| anyhow!("{shown} printed nothing"))
 }
 
 fn dir_size(path: &Path) -> u64 {
