@@ -1,6 +1,6 @@
 //! One evaluation: what was collected, assessed and planned, as of one instant. Pure.
 
-use crate::assess::{assess, Assessment};
+use crate::assess::{assess, resolve_prices, Assessment, Prices};
 use crate::collect::{Collected, Sources};
 use crate::config::Config;
 use crate::model::Observation;
@@ -16,11 +16,21 @@ pub struct Evaluation {
     pub observations: Vec<Observation>,
     pub plan: Plan,
     pub sources: Sources,
+    /// The prices every cost is computed with.
+    pub prices: Prices,
     pub pods_seen: usize,
 }
 
 /// Assesses and plans every collected namespace, sorted by name.
+///
+/// Costs use OpenCost's prices when `pricing.source` asks for them and they were read.
 pub fn evaluate(collected: Collected, config: &Config, at: DateTime<Utc>) -> Evaluation {
+    let prices = resolve_prices(&config.pricing, collected.opencost.as_ref());
+    let priced = Config {
+        pricing: prices.apply(&config.pricing),
+        ..config.clone()
+    };
+    let config = &priced;
     let mut observations = collected.observations;
     observations.sort_by(|a, b| a.namespace.name.cmp(&b.namespace.name));
     let items: Vec<(Assessment, Lifecycle)> = observations
@@ -39,6 +49,7 @@ pub fn evaluate(collected: Collected, config: &Config, at: DateTime<Utc>) -> Eva
         observations,
         plan,
         sources: collected.sources,
+        prices,
         pods_seen: collected.pods_seen,
     }
 }

@@ -8,7 +8,7 @@ mod owner;
 mod rightsizing;
 mod usage;
 
-pub use cost::Cost;
+pub use cost::{resolve_prices, Cost, CostLine, Prices, HOURS_PER_MONTH};
 pub use expiry::{Expiry, ExpirySource, KeyKind, JANITOR_EXPIRES, JANITOR_TTL, KYVERNO_TTL};
 pub use idle::{Idleness, Signal, Verdict};
 pub use owner::{Finding, Owner, RecipientSource};

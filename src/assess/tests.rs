@@ -69,7 +69,7 @@ fn unknown_usage_is_never_flagged_and_says_why() {
             assert!(s.unknown_reason.is_some());
         }
         assert_eq!(a.cost.used_per_hour, None);
-        assert_eq!(a.cost.idle_per_hour, None);
+        assert_eq!(a.cost.waste_per_hour, None);
         assert!(
             a.cost.requested_per_hour.is_some(),
             "requests are still known"
@@ -87,17 +87,74 @@ fn cost_per_hour_follows_the_prices() {
     let (cpu, mem) = (0.031611, 0.004237);
     assert!(close(a.cost.requested_per_hour, 2.0 * cpu + 4.0 * mem));
     assert!(close(a.cost.used_per_hour, 0.5 * cpu + 1.0 * mem));
-    assert!(close(a.cost.idle_per_hour, 1.5 * cpu + 3.0 * mem));
+    assert!(close(a.cost.waste_per_hour, 1.5 * cpu + 3.0 * mem));
     assert_eq!(a.cost.currency, "USD");
+    assert!(close(a.cost.cpu.waste, 1.5 * cpu));
+    assert!(close(a.cost.memory.waste, 3.0 * mem));
+    assert!(close(
+        a.cost.requested_per_month,
+        (2.0 * cpu + 4.0 * mem) * 730.0
+    ));
+    assert!(close(
+        a.cost.waste_per_month,
+        (1.5 * cpu + 3.0 * mem) * 730.0
+    ));
 }
 
 #[test]
-fn idle_cost_never_goes_negative_when_usage_exceeds_requests() {
+fn one_resource_unknown_leaves_its_line_and_the_totals_unknown() {
+    let a = run(Ns::new("n")
+        .requests(2, 2.0, 4.0 * GIB)
+        .cpu(v(0.5), v(0.7))
+        .memory(Sample::NoSeries));
+    assert!(close(a.cost.cpu.waste, 1.5 * 0.031611));
+    assert_eq!(a.cost.memory.waste, None);
+    assert_eq!(a.cost.waste_per_hour, None);
+    assert_eq!(a.cost.waste_per_month, None);
+    assert!(a.cost.requested_per_month.is_some());
+}
+
+#[test]
+fn opencost_prices_replace_the_configured_ones_only_when_read() {
+    use crate::assess::resolve_prices;
+    use crate::config::{PriceSource, Pricing};
+    let configured = Pricing::default();
+    let p = resolve_prices(&configured, Some(&Ok((0.05, 0.01))));
+    assert_eq!((p.source, p.cpu_per_vcpu_hour), ("config", 0.031611));
+    assert_eq!(p.fallback, None);
+
+    let opencost = Pricing {
+        source: PriceSource::Opencost,
+        ..Pricing::default()
+    };
+    let p = resolve_prices(&opencost, Some(&Ok((0.05, 0.01))));
+    assert_eq!(
+        (p.source, p.cpu_per_vcpu_hour, p.memory_per_gib_hour),
+        ("opencost", 0.05, 0.01)
+    );
+    let applied = p.apply(&opencost);
+    assert_eq!(
+        (applied.cpu_per_vcpu_hour, applied.memory_per_gib_hour),
+        (0.05, 0.01)
+    );
+
+    let p = resolve_prices(&opencost, Some(&Err("no series".into())));
+    assert_eq!((p.source, p.cpu_per_vcpu_hour), ("config", 0.031611));
+    assert!(p
+        .fallback
+        .as_deref()
+        .is_some_and(|f| f.contains("no series")));
+    let p = resolve_prices(&opencost, None);
+    assert!(p.fallback.is_some(), "never silently configured");
+}
+
+#[test]
+fn waste_never_goes_negative_when_usage_exceeds_requests() {
     let a = run(Ns::new("n")
         .requests(1, 1.0, GIB)
         .cpu(v(3.0), v(3.0))
         .memory(v(2.0 * GIB)));
-    assert!(close(a.cost.idle_per_hour, 0.0));
+    assert!(close(a.cost.waste_per_hour, 0.0));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::table::action_brief;
 use super::view::label;
-use crate::assess::{Assessment, Expiry, QuotaLine, RecipientSource, Verdict};
+use crate::assess::{Assessment, Expiry, Prices, QuotaLine, RecipientSource, Verdict};
 use crate::collect::Sources;
 use crate::config::{Config, MemoryStatistic};
 use crate::model::{format_bytes, format_cores};
@@ -20,6 +20,7 @@ pub fn render(
     p: &NamespacePlan,
     config: &Config,
     sources: &Sources,
+    prices: &Prices,
     at: DateTime<Utc>,
     dry_run: bool,
 ) -> String {
@@ -219,26 +220,38 @@ pub fn render(
     let c = &a.cost;
     let _ = writeln!(
         o,
-        "\nCost per hour ({} {} per vCPU-hour, {} per GiB-hour)",
-        c.currency, config.pricing.cpu_per_vcpu_hour, config.pricing.memory_per_gib_hour
+        "\nCost per hour ({} {} per vCPU-hour, {} per GiB-hour, from {})",
+        c.currency, prices.cpu_per_vcpu_hour, prices.memory_per_gib_hour, prices.source
     );
+    if let Some(why) = &prices.fallback {
+        let _ = writeln!(o, "  {why}");
+    }
     let money =
         |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.4} {}", c.currency));
-    let _ = writeln!(
-        o,
-        "  requested {}, used {}, idle (requested but unused) {}",
-        money(c.requested_per_hour),
-        money(c.used_per_hour),
-        money(c.idle_per_hour)
-    );
-    if let Some(idle) = c.idle_per_hour {
+    for (what, line) in [("CPU", &c.cpu), ("memory", &c.memory)] {
         let _ = writeln!(
             o,
-            "  idle over 30 days: {:.2} {}",
-            idle * 24.0 * 30.0,
-            c.currency
+            "  {what}: requested {}, used {}, waste {}",
+            money(line.requested),
+            money(line.used),
+            money(line.waste)
         );
     }
+    let _ = writeln!(
+        o,
+        "  total: requested {}, used {}, waste (requested but unused) {}",
+        money(c.requested_per_hour),
+        money(c.used_per_hour),
+        money(c.waste_per_hour)
+    );
+    let month =
+        |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.2} {}", c.currency));
+    let _ = writeln!(
+        o,
+        "  per month (730 h): requested {}, waste {}",
+        month(c.requested_per_month),
+        month(c.waste_per_month)
+    );
 
     let _ = writeln!(
         o,

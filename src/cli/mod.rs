@@ -167,6 +167,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
                     p,
                     &config,
                     &e.sources,
+                    &e.prices,
                     e.at,
                     e.plan.dry_run,
                 )),
@@ -174,6 +175,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
                     "at": e.at,
                     "dry_run": e.plan.dry_run,
                     "sources": &e.sources,
+                    "prices": &e.prices,
                     "namespace": view::namespace_view(a, p),
                 })),
             }

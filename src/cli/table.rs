@@ -58,7 +58,7 @@ pub fn render(e: &Evaluation) -> String {
         "MEM REQ/USED",
         "GAP",
         "COST/H",
-        "IDLE/H",
+        "WASTE/H",
         "ACTIONS",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -86,7 +86,7 @@ pub fn render(e: &Evaluation) -> String {
             format!("{}/{}", bytes(m.requested), bytes(m.used)),
             gap(m.gap, m.flagged),
             money(a.cost.requested_per_hour),
-            money(a.cost.idle_per_hour),
+            money(a.cost.waste_per_hour),
             if actions.is_empty() {
                 "-".into()
             } else {
@@ -119,7 +119,7 @@ pub fn render(e: &Evaluation) -> String {
         .map_or("", |a| a.cost.currency.as_str());
     let _ = writeln!(
         out,
-        "\n{} namespaces, {} pods as of {}. GAP = unused share of requests (* = flagged). COST/H and IDLE/H in {currency} per hour.",
+        "\n{} namespaces, {} pods as of {}. GAP = unused share of requests (* = flagged). COST/H (requested) and WASTE/H (requested but unused) in {currency} per hour.",
         e.assessments.len(),
         e.pods_seen,
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -1,7 +1,7 @@
 //! The JSON shape of `plan --output json` and `explain --output json`. Field names are a
 //! stable interface (README, "JSON output"); units are in the names.
 
-use crate::assess::{Assessment, Cost, Expiry, Finding, Signal, Verdict};
+use crate::assess::{Assessment, Cost, Expiry, Finding, Prices, Signal, Verdict};
 use crate::collect::Sources;
 use crate::evaluate::Evaluation;
 use crate::plan::{Action, NamespacePlan, State};
@@ -14,6 +14,7 @@ pub struct PlanView<'a> {
     pub at: DateTime<Utc>,
     pub dry_run: bool,
     pub sources: &'a Sources,
+    pub prices: &'a Prices,
     pub summary: Summary,
     pub namespaces: Vec<NamespaceView<'a>>,
 }
@@ -27,7 +28,7 @@ pub struct Summary {
     pub actions: BTreeMap<String, usize>,
     /// Sum over namespaces with known values.
     pub requested_per_hour: f64,
-    pub idle_per_hour: f64,
+    pub waste_per_hour: f64,
     pub currency: String,
 }
 
@@ -172,6 +173,7 @@ pub fn plan_view(e: &Evaluation) -> PlanView<'_> {
         at: e.at,
         dry_run: e.plan.dry_run,
         sources: &e.sources,
+        prices: &e.prices,
         summary: Summary {
             namespaces: namespaces.len(),
             pods: e.pods_seen,
@@ -183,10 +185,10 @@ pub fn plan_view(e: &Evaluation) -> PlanView<'_> {
                 .iter()
                 .filter_map(|a| a.cost.requested_per_hour)
                 .fold(0.0, |x, y| x + y),
-            idle_per_hour: e
+            waste_per_hour: e
                 .assessments
                 .iter()
-                .filter_map(|a| a.cost.idle_per_hour)
+                .filter_map(|a| a.cost.waste_per_hour)
                 .fold(0.0, |x, y| x + y),
             currency,
         },

@@ -45,6 +45,8 @@ impl SourceReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Collected {
     pub observations: Vec<Observation>,
+    /// OpenCost's prices (CPU per vCPU-hour, memory per GiB-hour), when asked for.
+    pub opencost: Option<Result<(f64, f64), String>>,
     pub sources: Sources,
     pub pods_seen: usize,
 }
@@ -113,6 +115,7 @@ pub fn merge(inventory: kubernetes::Inventory, usage: prometheus::UsageCollectio
         .collect();
     let all_failed = usage.all_failed();
     Collected {
+        opencost: usage.opencost.clone(),
         observations,
         sources: Sources {
             kubernetes: SourceReport::new(inventory.requests, k8s_problems, false),

@@ -1,11 +1,11 @@
 //! Per-namespace usage statistics from Prometheus (or Thanos, Mimir, VictoriaMetrics).
 //!
 //! One query per statistic, each a `sum by (namespace)` inside a subquery over the
-//! window: the number of queries per cycle is fixed ([`QUERY_COUNT`]) whatever the size of
+//! window: the number of queries per cycle is fixed (5, or 7 with OpenCost prices) whatever the size of
 //! the cluster. Series are cAdvisor's; the pod-level duplicates (`container=""`) and pause
 //! containers (`container="POD"`) are filtered out of the per-container metrics.
 
-use crate::config::{Config, MemoryStatistic};
+use crate::config::{Config, MemoryStatistic, PriceSource};
 use crate::model::{Sample, Span, Usage};
 use chrono::{DateTime, Utc};
 use prometheus_http_query::response::Data;
@@ -78,9 +78,19 @@ fn coverage_promql() -> String {
     format!("count by (namespace) (container_cpu_usage_seconds_total{{{CONTAINERS}}})")
 }
 
+/// OpenCost's average prices over the window: per vCPU-hour, then per GiB-hour.
+/// Each node counts once, whatever its size.
+pub fn opencost_promql(config: &Config) -> [String; 2] {
+    let w = config.rightsizing.window;
+    ["node_cpu_hourly_cost", "node_ram_hourly_cost"]
+        .map(|series| format!("avg(avg_over_time({series}[{w}]))"))
+}
+
 /// Usage for every namespace, and how the queries went.
 #[derive(Debug)]
 pub struct UsageCollection {
+    /// OpenCost's prices (CPU, memory), when `pricing.source` asks for them.
+    pub opencost: Option<Result<(f64, f64), String>>,
     samples: HashMap<Statistic, Result<HashMap<String, f64>, String>>,
     /// Namespaces with series at the start of the window, and when that was.
     covered: Result<HashMap<String, f64>, String>,
@@ -104,6 +114,7 @@ impl UsageCollection {
         .map(|s| (s, Err(reason.to_string())))
         .collect();
         UsageCollection {
+            opencost: Some(Err(reason.to_string())),
             samples,
             covered: Err(reason.to_string()),
             window_start: None,
@@ -225,12 +236,21 @@ impl Prometheus {
         let coverage_at = at - window.as_delta();
         let queries = stats.map(|s| promql(s, config));
         let coverage_query = coverage_promql();
-        let (cpu_q, cpu_max, memory, network, coverage) = tokio::join!(
+        let opencost = async {
+            if config.pricing.source != PriceSource::Opencost {
+                return None;
+            }
+            let [cpu, memory] = opencost_promql(config);
+            let (cpu, memory) = tokio::join!(self.scalar(&cpu, at), self.scalar(&memory, at));
+            Some(cpu.and_then(|cpu| memory.map(|memory| (cpu, memory))))
+        };
+        let (cpu_q, cpu_max, memory, network, coverage, opencost) = tokio::join!(
             self.by_namespace(&queries[0], at),
             self.by_namespace(&queries[1], at),
             self.by_namespace(&queries[2], at),
             self.by_namespace(&queries[3], at),
             self.by_namespace(&coverage_query, coverage_at),
+            opencost,
         );
         let results = [cpu_q, cpu_max, memory, network];
         let mut failures: Vec<(&str, &String)> = stats
@@ -240,6 +260,9 @@ impl Prometheus {
             .collect();
         if let Err(e) = &coverage {
             failures.push(("history coverage", e));
+        }
+        if let Some(Err(e)) = &opencost {
+            failures.push(("OpenCost price", e));
         }
         let problems = match failures.first() {
             Some((_, first)) if failures.len() > 1 && failures.iter().all(|(_, e)| e == first) => {
@@ -251,6 +274,7 @@ impl Prometheus {
                 .collect(),
         };
         UsageCollection {
+            opencost,
             samples: stats.into_iter().zip(results).collect(),
             covered: coverage,
             window_start: Some(coverage_at),
@@ -276,6 +300,22 @@ impl Prometheus {
             }
         }
         Ok(out)
+    }
+
+    /// A query answering one number, such as an average over all nodes. A value that is
+    /// missing, not finite or negative is an error, never zero.
+    async fn scalar(&self, query: &str, at: DateTime<Utc>) -> Result<f64, String> {
+        let data = self.instant(query, at).await?;
+        let value = match data {
+            Data::Vector(vector) => vector.first().map(|item| item.sample().value()),
+            Data::Scalar(sample) => Some(sample.value()),
+            _ => None,
+        };
+        match value {
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(format!("`{query}` answered {v}, not a price")),
+            None => Err(format!("`{query}` found no series")),
+        }
     }
 
     /// One instant query with retries: connection problems, timeouts and server errors
@@ -383,6 +423,7 @@ mod tests {
         );
         samples.insert(Statistic::CpuMax, Err("timeout".to_string()));
         let c = UsageCollection {
+            opencost: None,
             samples,
             covered: Ok(HashMap::new()),
             window_start: None,
@@ -417,6 +458,7 @@ mod tests {
                 .collect()
             };
         let c = UsageCollection {
+            opencost: None,
             samples: all(&[("old", 0.0), ("new", 0.0)]),
             covered: values(&[("old", 3.0)]),
             window_start: Some(start),
@@ -439,6 +481,7 @@ mod tests {
             "nothing ran; the cluster's history covers it"
         );
         let uncovered = UsageCollection {
+            opencost: None,
             samples: all(&[]),
             covered: values(&[]),
             window_start: Some(start),

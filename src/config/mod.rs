@@ -43,6 +43,7 @@ pub struct Config {
     pub rightsizing: Rightsizing,
     pub idle: Idle,
     pub pricing: Pricing,
+    pub reports: Reports,
     pub prometheus: Prometheus,
     pub smtp: Smtp,
     pub schedules: Schedules,
@@ -231,20 +232,43 @@ impl Default for Idle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Pricing {
+    /// Where prices come from: these values, or OpenCost's series in Prometheus.
+    pub source: PriceSource,
     pub cpu_per_vcpu_hour: f64,
     pub memory_per_gib_hour: f64,
     pub currency: Currency,
+}
+
+/// Where the prices of CPU and memory come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriceSource {
+    /// `pricing.cpu_per_vcpu_hour` and `pricing.memory_per_gib_hour`.
+    #[default]
+    Config,
+    /// OpenCost's `node_cpu_hourly_cost` and `node_ram_hourly_cost`, averaged over the
+    /// rightsizing window and over nodes; the configured prices when they are missing.
+    Opencost,
 }
 
 impl Default for Pricing {
     /// OpenCost's published default prices.
     fn default() -> Self {
         Pricing {
+            source: PriceSource::Config,
             cpu_per_vcpu_hour: 0.031611,
             memory_per_gib_hour: 0.004237,
             currency: Currency::default(),
         }
     }
+}
+
+/// The weekly cost reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reports {
+    /// Who receives the roll-up across all teams, ranked by waste.
+    pub finops_recipients: Vec<Email>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -738,6 +762,7 @@ impl Default for Config {
             rightsizing: Rightsizing::default(),
             idle: Idle::default(),
             pricing: Pricing::default(),
+            reports: Reports::default(),
             prometheus: Prometheus::default(),
             smtp: Smtp::default(),
             schedules: Schedules::default(),

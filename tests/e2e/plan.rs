@@ -21,12 +21,29 @@ fn config_path() -> String {
 
 /// Runs the binary against the bed; returns (stdout, stderr), failing on a non-zero exit.
 fn reclaimer(bed: &Bed, args: &[&str], prometheus_url: &str) -> (String, String) {
+    reclaimer_with(bed, args, prometheus_url, &config_path())
+}
+
+/// The sample config with OpenCost pricing, written once per test binary.
+fn opencost_config() -> String {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sample-config-opencost.yaml");
+    let sample = std::fs::read_to_string(config_path()).expect("sample config");
+    assert!(!sample.contains("pricing:"), "the sample sets no prices");
+    std::fs::write(&path, format!("{sample}pricing:\n  source: opencost\n")).expect("write");
+    path.display().to_string()
+}
+
+fn reclaimer_with(
+    bed: &Bed,
+    args: &[&str],
+    prometheus_url: &str,
+    config: &str,
+) -> (String, String) {
     let at = bed.at.to_rfc3339();
-    let config = config_path();
     let mut all: Vec<&str> = args.to_vec();
     all.extend([
         "--config",
-        &config,
+        config,
         "--at",
         &at,
         "--prometheus-url",
@@ -185,9 +202,9 @@ fn cost_per_hour_matches_the_requests_priced_by_hand() {
             "{}",
             spec.name
         );
-        // Idle cost is requested minus used, never negative, when usage is known.
+        // Waste is requested minus used, never negative, when usage is known.
         if let (Some(idle), Some(used)) = (
-            n["cost"]["idle_per_hour"].as_f64(),
+            n["cost"]["waste_per_hour"].as_f64(),
             n["cost"]["used_per_hour"].as_f64(),
         ) {
             let used_cores = n["rightsizing"]["cpu"]["used_cores"]
@@ -206,6 +223,70 @@ fn cost_per_hour_matches_the_requests_priced_by_hand() {
             assert!((used - (used_cores * CPU_PRICE + used_bytes / GIB * MEM_PRICE)).abs() < 1e-9);
         }
     }
+}
+
+#[test]
+fn opencost_prices_are_averaged_over_nodes_and_used_for_every_cost() {
+    let bed = Bed::shared();
+    let config = opencost_config();
+    let (stdout, _) = reclaimer_with(
+        bed,
+        &["plan", "--output", "json"],
+        &bed.prometheus_url,
+        &config,
+    );
+    let plan: Value = serde_json::from_str(&stdout).expect("plan prints JSON");
+    // The bed's three nodes cost 0.04, 0.05, 0.06 per vCPU-hour and 0.005, 0.006, 0.007
+    // per GiB-hour.
+    let prices = &plan["prices"];
+    assert_eq!(prices["source"], "opencost", "{prices}");
+    let cpu = prices["cpu_per_vcpu_hour"].as_f64().expect("cpu price");
+    let mem = prices["memory_per_gib_hour"]
+        .as_f64()
+        .expect("memory price");
+    assert!(
+        (cpu - 0.05).abs() < 1e-9 && (mem - 0.006).abs() < 1e-9,
+        "{prices}"
+    );
+    assert_eq!(
+        plan["sources"]["prometheus"]["requests"], 7,
+        "5 + 2 price queries"
+    );
+    let defaults = by_name(&plan_default(bed));
+    for (name, n) in by_name(&plan) {
+        let d = &defaults[&name]["rightsizing"];
+        let (Some(cores), Some(bytes)) = (
+            d["cpu"]["requested_cores"].as_f64(),
+            d["memory"]["requested_bytes"].as_f64(),
+        ) else {
+            continue;
+        };
+        let got = n["cost"]["requested_per_hour"].as_f64().expect("known");
+        let expected = cores * cpu + bytes / GIB * mem;
+        assert!((got - expected).abs() < 1e-9, "{name}: {got} != {expected}");
+    }
+
+    // Without Prometheus the configured prices stand in, and the output says so.
+    let (stdout, _) = reclaimer_with(
+        bed,
+        &["plan", "--output", "json"],
+        "http://127.0.0.1:9",
+        &config,
+    );
+    let plan: Value = serde_json::from_str(&stdout).expect("plan prints JSON");
+    assert_eq!(plan["prices"]["source"], "config");
+    assert_eq!(plan["prices"]["cpu_per_vcpu_hour"], CPU_PRICE);
+    assert!(
+        plan["prices"]["fallback"]
+            .as_str()
+            .is_some_and(|f| f.contains("OpenCost prices unavailable")),
+        "{}",
+        plan["prices"]
+    );
+}
+
+fn plan_default(bed: &Bed) -> Value {
+    plan(bed, &bed.prometheus_url).0
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! containers (the product's queries must filter them out), and the network counters
 //! `container_network_{receive,transmit}_bytes_total{container="",interface="eth0"}`
 //! (60 % / 40 % of the declared receive+transmit rate). Labels: job="kubelet", instance,
-//! node, namespace, pod, container, image. Families are written one after the other,
+//! node, namespace, pod, container, image. Also OpenCost's `node_cpu_hourly_cost` and
+//! `node_ram_hourly_cost` for the bed's three nodes. Families are written one after the other,
 //! series by series, samples in time order; deterministic; streamed to the file.
 
 use super::scenario::{quantity, series_window, Profile, Scenario};
@@ -199,7 +200,7 @@ pub fn render(path: &Path, pods: &[PodMetrics], grid: Grid) -> Result<RenderStat
             w.series(
                 "container_cpu_usage_seconds_total",
                 &labels,
-                pod,
+                (pod.since, pod.until),
                 grid,
                 step,
                 |t| Value::Fixed4(c.cpu.integral(t, origin) - base),
@@ -214,7 +215,7 @@ pub fn render(path: &Path, pods: &[PodMetrics], grid: Grid) -> Result<RenderStat
             w.series(
                 "container_cpu_usage_seconds_total",
                 &labels,
-                pod,
+                (pod.since, pod.until),
                 grid,
                 step,
                 |t| {
@@ -246,7 +247,7 @@ pub fn render(path: &Path, pods: &[PodMetrics], grid: Grid) -> Result<RenderStat
             w.series(
                 "container_memory_working_set_bytes",
                 &labels,
-                pod,
+                (pod.since, pod.until),
                 grid,
                 step,
                 |_| Value::Integer(*bytes),
@@ -258,7 +259,7 @@ pub fn render(path: &Path, pods: &[PodMetrics], grid: Grid) -> Result<RenderStat
             w.series(
                 "container_memory_working_set_bytes",
                 &labels,
-                pod,
+                (pod.since, pod.until),
                 grid,
                 step,
                 |_| Value::Integer(total),
@@ -276,9 +277,41 @@ pub fn render(path: &Path, pods: &[PodMetrics], grid: Grid) -> Result<RenderStat
         for pod in pods.iter().filter(|p| p.network.has_series()) {
             let labels = labels(pod, "", None, Some("eth0"));
             let base = pod.network.integral(pod.since as f64, origin);
-            w.series(&sample, &labels, pod, grid, step, |t| {
+            w.series(&sample, &labels, (pod.since, pod.until), grid, step, |t| {
                 Value::Fixed1(share * (pod.network.integral(t, origin) - base))
             })?;
+        }
+    }
+
+    // OpenCost's node prices: per vCPU-hour and per GiB-hour, constant per node, over
+    // the whole history. Averages over the nodes: 0.05 and 0.006.
+    for (family, help, prices) in [
+        (
+            "node_cpu_hourly_cost",
+            "Hourly cost per vCPU on this node",
+            [0.04, 0.05, 0.06],
+        ),
+        (
+            "node_ram_hourly_cost",
+            "Hourly cost per GiB of memory on this node",
+            [0.005, 0.006, 0.007],
+        ),
+    ] {
+        w.family(family, "gauge", help)?;
+        for (i, price) in prices.into_iter().enumerate() {
+            let labels = format!(
+                "instance=\"opencost:9003\",instance_type=\"bed-{}\",job=\"opencost\",node=\"{}\"",
+                i + 1,
+                node_of(i)
+            );
+            w.series(
+                family,
+                &labels,
+                (grid.start(), grid.at.timestamp()),
+                grid,
+                step,
+                |_| Value::Fixed4(price),
+            )?;
         }
     }
 
@@ -333,20 +366,20 @@ impl Writer {
         Ok(())
     }
 
-    /// One series: a sample at every grid point inside the pod's window.
+    /// One series: a sample at every grid point inside `[since, until]`.
     fn series(
         &mut self,
         name: &str,
         labels: &str,
-        pod: &PodMetrics,
+        (since, until): (i64, i64),
         grid: Grid,
         step: i64,
         value: impl Fn(f64) -> Value,
     ) -> Result<()> {
         let start = grid.start();
-        let end = grid.at.timestamp().min(pod.until);
+        let end = grid.at.timestamp().min(until);
         // first grid point at or after `since`
-        let offset = u64::try_from(pod.since - start).unwrap_or(0);
+        let offset = u64::try_from(since - start).unwrap_or(0);
         let mut t = start + offset.div_ceil(step.unsigned_abs()) as i64 * step;
         if t > end {
             return Ok(());
