@@ -4,6 +4,8 @@
 //! - its RBAC lets the service account make every request the code makes, refuses a list
 //!   of others (`kubectl auth can-i`), and its rules are exactly the expected set (a
 //!   SelfSubjectRulesReview, less what any service account may do anyway);
+//! - the real daemon, acting as that service account alone, runs whole enforce cycles:
+//!   Lease, tombstone, deletion, events, mail, and sleep mode, with no request refused;
 //! - the pod passes the namespace's restricted Pod Security Standard, and a weakened copy
 //!   does not;
 //! - the ConfigMap is config/kube-reclaimer.yaml byte for byte, and the Deployment, the
@@ -823,4 +825,274 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
     let mut test = Command::new("promtool");
     test.args(["test", "rules"]).arg(&tests_file);
     succeed(test, None);
+}
+
+/// A kubeconfig that authenticates as the bed's admin and acts as `user` only.
+fn kubeconfig_as(bed: &Bed, user: &str, file: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&bed.kubeconfig).expect("the bed's kubeconfig");
+    let mut kubeconfig: Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
+    for entry in kubeconfig["users"].as_array_mut().expect("users") {
+        entry["user"]["as"] = user.into();
+    }
+    let path = bed.state_dir.join(file);
+    std::fs::write(&path, kubeconfig.to_string()).expect("write kubeconfig");
+    path
+}
+
+/// An SMTP server of its own (tests/bed/smtp-up.sh), stopped when this process exits:
+/// its port and the folder the mails land in.
+fn smtp(bed: &Bed) -> &'static (u16, PathBuf) {
+    static SMTP: OnceLock<(u16, PathBuf)> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        let dir = bed.state_dir.join("deploy-smtp");
+        std::fs::create_dir_all(&dir).expect("smtp dir");
+        crate::support::bed::start_watchdog(&dir, false).expect("watchdog");
+        let mut up = Command::new(repo("tests/bed/smtp-up.sh"));
+        up.arg(&dir);
+        let port = succeed(up, None);
+        let port = port
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("smtp-up.sh prints the port");
+        (port, dir.join("mail"))
+    })
+}
+
+fn create_in(bed: &Bed, namespace: &str, object: Value) {
+    let mut cmd = kubectl(
+        bed,
+        &[
+            "create",
+            "--request-timeout=30s",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+        ],
+    );
+    cmd.stdout(Stdio::null());
+    succeed(cmd, Some(&object.to_string()));
+}
+
+/// A namespace only the config protecting all but `e2e-deploy=<which>` acts on, marked
+/// four days ago, its grace period over, with a config map, a secret and two workloads.
+fn due_namespace(bed: &Bed, name: &str, which: &str) {
+    let ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+    create_in(
+        bed,
+        "default",
+        json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {"e2e-deploy": which},
+                "annotations": {
+                    "kube-reclaimer.io/expires": ago(5),
+                    "kube-reclaimer.io/marked-at": ago(4),
+                    "kube-reclaimer.io/notified-at": ago(4),
+                    "kube-reclaimer.io/reclaim-after": ago(1),
+                    "kube-reclaimer.io/reason": "expired",
+                    "kube-reclaimer.io/owner-email": "owner@example.com",
+                },
+            },
+        }),
+    );
+    create_in(
+        bed,
+        name,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+               "data": {"colour": "blue"}}),
+    );
+    create_in(
+        bed,
+        name,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
+               "stringData": {"token": "never-in-a-tombstone"}}),
+    );
+    let pod = |app: &str| {
+        json!({"metadata": {"labels": {"app": app}},
+               "spec": {"containers": [{"name": app, "image": "registry.example.com/app:1"}]}})
+    };
+    create_in(
+        bed,
+        name,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                        "template": pod("web")}}),
+    );
+    create_in(
+        bed,
+        name,
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+               "spec": {"replicas": 1, "serviceName": "db",
+                        "selector": {"matchLabels": {"app": "db"}}, "template": pod("db")}}),
+    );
+}
+
+/// `kube-reclaimer run --once` in enforce mode, reclaiming by `which`, with `kubeconfig`;
+/// its exit status and logs.
+fn run_once_as(bed: &Bed, kubeconfig: &PathBuf, which: &str) -> (bool, String) {
+    let config = config(&render(bed, "deploy/base"));
+    let (port, _) = smtp(bed);
+    let path = bed.state_dir.join(format!("deploy-{which}.yaml"));
+    let yaml = format!(
+        "mode: enforce
+own_namespace: {own}
+owners: {{fallback_recipients: [platform@example.com]}}
+protection:
+  selector:
+    matchExpressions: [{{key: e2e-deploy, operator: NotIn, values: [{which}]}}]
+smtp: {{host: 127.0.0.1, port: {port}, tls: none, from: kube-reclaimer@example.com}}
+daemon: {{listen: '127.0.0.1:0', lease_name: {lease}}}
+lifecycle: {{reclaim_by: {which}, tombstone_dir: '{tombstones}'}}
+",
+        own = config.own_namespace,
+        lease = config.daemon.lease_name,
+        tombstones = bed.state_dir.join("deploy-tombstones").display(),
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"));
+    cmd.args(["run", "--once", "--config"])
+        .arg(&path)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--prometheus-url", &bed.prometheus_url])
+        .env("POD_NAME", "e2e-deploy-replica")
+        .env("RUST_LOG", "info");
+    let out = output(cmd, None);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn reasons_about(bed: &Bed, namespace: &str) -> Vec<String> {
+    bed.block_on(async {
+        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(
+            bed.client.clone(),
+            EVENTS_NAMESPACE,
+        )
+        .list(&kube::api::ListParams::default().fields(&format!(
+            "involvedObject.kind=Namespace,involvedObject.name={namespace}"
+        )))
+        .await
+        .expect("list events");
+        events.items.into_iter().filter_map(|e| e.reason).collect()
+    })
+}
+
+fn replicas(bed: &Bed, namespace: &str) -> (Option<i32>, Option<i32>) {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    bed.block_on(async {
+        let web = Api::<Deployment>::namespaced(bed.client.clone(), namespace)
+            .get("web")
+            .await
+            .expect("web");
+        let db = Api::<StatefulSet>::namespaced(bed.client.clone(), namespace)
+            .get("db")
+            .await
+            .expect("db");
+        (
+            web.spec.and_then(|s| s.replicas),
+            db.spec.and_then(|s| s.replicas),
+        )
+    })
+}
+
+/// The apiserver refused none of the daemon's requests (a 403 says "forbidden").
+fn assert_nothing_refused(logs: &str) {
+    assert!(
+        !logs.to_lowercase().contains("forbidden"),
+        "a request was refused:\n{logs}"
+    );
+}
+
+#[test]
+fn the_daemon_runs_whole_cycles_with_these_permissions_alone() {
+    let bed = Bed::shared();
+    applied(bed);
+    let config = config(&render(bed, "deploy/base"));
+    let account = kubeconfig_as(bed, ACCOUNT, "deploy-account.kubeconfig");
+
+    // Reclaiming by deletion: tombstone (every kind listed), delete, event, mail, Lease.
+    due_namespace(bed, "deploy-delete", "delete");
+    let (ok, logs) = run_once_as(bed, &account, "delete");
+    assert!(ok, "{logs}");
+    assert_nothing_refused(&logs);
+    let gone = bed.block_on(async {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(bed.client.clone())
+            .get_opt("deploy-delete")
+            .await
+            .expect("get namespace")
+            .is_none_or(|n| n.metadata.deletion_timestamp.is_some())
+    });
+    assert!(gone, "deploy-delete was not deleted:\n{logs}");
+    let tombstones: Vec<String> = std::fs::read_dir(bed.state_dir.join("deploy-tombstones"))
+        .expect("the tombstone dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("deploy-delete-")
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert_eq!(tombstones.len(), 1, "one tombstone");
+    let tombstone = &tombstones[0];
+    for saved in [
+        "kind: ConfigMap",
+        "name: settings",
+        "kind: Deployment",
+        "kind: StatefulSet",
+    ] {
+        assert!(tombstone.contains(saved), "{saved} is not in\n{tombstone}");
+    }
+    assert!(
+        !tombstone.contains("kind: Secret") && !tombstone.contains("never-in-a-tombstone"),
+        "{tombstone}"
+    );
+    assert!(reasons_about(bed, "deploy-delete").contains(&"Reclaimed".to_string()));
+    let mails: Vec<String> = std::fs::read_dir(&smtp(bed).1)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        mails.iter().any(|m| m.contains("deploy-delete")),
+        "no mail about deploy-delete"
+    );
+    // The Lease was created, and released (get, update) when the run ended.
+    let lease = bed.block_on(async {
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+            bed.client.clone(),
+            &config.own_namespace,
+        )
+        .get(&config.daemon.lease_name)
+        .await
+        .expect("the Lease the daemon created")
+    });
+    let holder = lease.spec.and_then(|s| s.holder_identity);
+    assert_eq!(holder, None, "released at exit");
+
+    // Sleep mode: both kinds of workload patched to zero replicas.
+    due_namespace(bed, "deploy-sleep", "sleep");
+    assert_eq!(replicas(bed, "deploy-sleep"), (Some(2), Some(1)));
+    let (ok, logs) = run_once_as(bed, &account, "sleep");
+    assert!(ok, "{logs}");
+    assert_nothing_refused(&logs);
+    assert_eq!(replicas(bed, "deploy-sleep"), (Some(0), Some(0)), "{logs}");
+    assert!(reasons_about(bed, "deploy-sleep").contains(&"PutToSleep".to_string()));
+
+    // Without these bindings, the same run is refused from its first request: the logs
+    // checked above do show it.
+    let unbound = kubeconfig_as(bed, UNBOUND, "deploy-unbound.kubeconfig");
+    let (_, logs) = run_once_as(bed, &unbound, "delete");
+    assert!(
+        logs.contains("cannot list resource \"namespaces\"") && logs.contains("forbidden"),
+        "{logs}"
+    );
 }
