@@ -36,8 +36,9 @@ fn classify(name: &str, e: kube::Error) -> WriteError {
     }
 }
 
-/// Kinds saved in a tombstone before a namespace is deleted. Never Secrets.
-fn tombstone_kinds() -> Vec<ApiResource> {
+/// Kinds saved in a tombstone before a namespace is deleted. Never Secrets. Each needs
+/// `list` in deploy/base/rbac.yaml (tests/e2e/deploy.rs checks).
+pub fn tombstone_kinds() -> Vec<ApiResource> {
     use k8s_openapi::api::{apps, autoscaling, batch, core, networking, policy, rbac};
     vec![
         ApiResource::erase::<apps::v1::Deployment>(&()),
@@ -224,8 +225,8 @@ impl Cluster {
     }
 }
 
-/// The workloads sleep mode scales.
-fn scalable_kinds() -> [ApiResource; 2] {
+/// The workloads sleep mode scales (`list` and `patch` in deploy/base/rbac.yaml).
+pub fn scalable_kinds() -> [ApiResource; 2] {
     use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
     [
         ApiResource::erase::<Deployment>(&()),

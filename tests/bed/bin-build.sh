@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build (once) and cache the test-bed control-plane binaries:
-#   kube-apiserver, kube-controller-manager  (from k8s.io/kubernetes, see go.mod)
+# Build (once) and cache the test-bed binaries, all from k8s.io/kubernetes (see go.mod):
+#   kube-apiserver, kube-controller-manager  (the control plane)
+#   kubectl                                  (for tests that drive the bed as a user would)
 # Cached in ${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}/bin/<k8s version>/
 # and reused when present. Prints the binary directory as the last stdout line.
 set -euo pipefail
@@ -27,7 +28,21 @@ find_go() {
     fi
 }
 
-have_bin() { [[ -x "$BIN_DIR/$1" ]] && "$BIN_DIR/$1" --version >/dev/null 2>&1; }
+BINARIES=(kube-apiserver kube-controller-manager kubectl)
+
+# A cached binary counts only if it runs.
+have_bin() {
+    [[ -x "$BIN_DIR/$1" ]] || return 1
+    if [[ "$1" == kubectl ]]; then
+        "$BIN_DIR/$1" version --client >/dev/null 2>&1
+    else
+        "$BIN_DIR/$1" --version >/dev/null 2>&1
+    fi
+}
+have_all() {
+    local name
+    for name in "${BINARIES[@]}"; do have_bin "$name" || return 1; done
+}
 
 build_all() {
     local go_bin major minor ldflags name tmp start
@@ -40,7 +55,7 @@ build_all() {
         ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
     done
     mkdir -p "$BIN_DIR"
-    for name in kube-apiserver kube-controller-manager; do
+    for name in "${BINARIES[@]}"; do
         if have_bin "$name"; then
             log "$name $K8S_VERSION: cached at $BIN_DIR/$name"
             continue
@@ -60,7 +75,7 @@ build_all() {
 }
 
 mkdir -p "$CACHE"
-if have_bin kube-apiserver && have_bin kube-controller-manager; then
+if have_all; then
     log "binaries for $K8S_VERSION are cached in $BIN_DIR"
 else
     # Serialise concurrent builds (e.g. two up.sh at once); bounded wait.

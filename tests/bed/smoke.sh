@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end check of the test bed (needs kubectl): two beds at once, namespace
+# End-to-end check of the test bed: two beds at once, namespace
 # with labels, pod status via the status subresource, ResourceQuota usage filled
 # by the controller-manager, namespace deletion finished by the namespace
 # controller, and nothing left running after down.sh.
@@ -13,7 +13,8 @@ S2="$WORK/bed2"
 
 log() { printf '[smoke] %s\n' "$*" >&2; }
 fail() { printf '[smoke] FAIL: %s\n' "$*" >&2; exit 1; }
-command -v kubectl >/dev/null || fail "kubectl not found"
+# the kubectl bin-build.sh built alongside the control plane (same version)
+KUBECTL="$("$BED_DIR/bin-build.sh" | tail -n 1)/kubectl"
 
 cleanup() {
     "$BED_DIR/down.sh" "$S2" >/dev/null 2>&1 || true
@@ -35,7 +36,7 @@ rss() { awk '/VmRSS/ { printf "%d MiB", $2 / 1024 }' "/proc/$1/status"; }
 t0=$SECONDS
 "$BED_DIR/up.sh" "$S1" >/dev/null
 log "bed1 up in $((SECONDS - t0)) s"
-k1() { kubectl --kubeconfig "$S1/kubeconfig" --request-timeout=10s "$@"; }
+k1() { "$KUBECTL" --kubeconfig "$S1/kubeconfig" --request-timeout=10s "$@"; }
 
 k1 create namespace smoke-a >/dev/null
 k1 label namespace smoke-a kube-reclaimer.io/owner=smoke kube-reclaimer.io/ttl=1h >/dev/null
@@ -58,7 +59,7 @@ log "ResourceQuota status.used: $(k1 -n smoke-a get quota q1 -o jsonpath='{.stat
 t0=$SECONDS
 "$BED_DIR/up.sh" "$S2" >/dev/null
 log "bed2 up in $((SECONDS - t0)) s while bed1 runs"
-k2() { kubectl --kubeconfig "$S2/kubeconfig" --request-timeout=10s "$@"; }
+k2() { "$KUBECTL" --kubeconfig "$S2/kubeconfig" --request-timeout=10s "$@"; }
 k2 get namespace default >/dev/null || fail "bed2 not answering"
 if k2 get namespace smoke-a >/dev/null 2>&1; then fail "bed2 shares state with bed1"; fi
 # shellcheck disable=SC1091

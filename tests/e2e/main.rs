@@ -9,5 +9,6 @@ mod support;
 mod act;
 mod bed_smoke;
 mod daemon;
+mod deploy;
 mod plan;
 mod run;

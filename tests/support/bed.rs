@@ -293,6 +293,24 @@ impl Bed {
         })
     }
 
+    /// The bed's kubectl (bin-build.sh builds it with the control plane, same version),
+    /// talking to this bed as its admin.
+    pub fn kubectl(&self) -> Command {
+        let env = std::fs::read_to_string(self.state_dir.join("env")).unwrap_or_default();
+        let Some(path) = env
+            .lines()
+            .find_map(|l| l.strip_prefix("KUBE_RECLAIMER_BED_KUBECTL="))
+        else {
+            panic!(
+                "{} names no KUBE_RECLAIMER_BED_KUBECTL",
+                self.state_dir.join("env").display()
+            )
+        };
+        let mut cmd = Command::new(path);
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
     /// Runs `future` to completion on the bed's runtime (from sync code or any runtime).
     pub fn block_on<F>(&self, future: F) -> F::Output
     where
