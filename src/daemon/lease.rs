@@ -16,6 +16,10 @@ pub struct Elector {
     identity: String,
     duration: Duration,
     leader: Arc<AtomicBool>,
+    /// One acquisition at a time: the renewer and a cycle both call `try_acquire`, and
+    /// two of our own writes racing would make the loser of the two think another
+    /// replica holds the Lease.
+    acquiring: tokio::sync::Mutex<()>,
 }
 
 fn micro(t: DateTime<Utc>) -> Option<MicroTime> {
@@ -42,6 +46,7 @@ impl Elector {
             identity,
             duration,
             leader: Arc::new(AtomicBool::new(false)),
+            acquiring: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -57,6 +62,7 @@ impl Elector {
     /// Takes the Lease if it is free, expired or ours, and renews it. Updates carry the
     /// resourceVersion read, so two replicas racing for it cannot both win.
     pub async fn try_acquire(&self, now: DateTime<Utc>) -> Result<bool, kube::Error> {
+        let _one_at_a_time = self.acquiring.lock().await;
         let seconds = i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX);
         let held = match self.api.get_opt(&self.name).await? {
             None => {
@@ -135,6 +141,7 @@ impl Elector {
 
     /// Gives the Lease up, so another replica can take over at once.
     pub async fn release(&self) {
+        let _one_at_a_time = self.acquiring.lock().await;
         self.leader.store(false, Ordering::SeqCst);
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
             return;

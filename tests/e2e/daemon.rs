@@ -79,3 +79,17 @@ fn racing_replicas_never_both_win() {
     });
     assert_eq!(wins, 1);
 }
+
+#[test]
+fn a_replica_racing_itself_keeps_the_lease() {
+    // The renewer and a cycle ask at the same moment: neither may conclude that another
+    // replica holds the Lease.
+    let bed = Bed::shared();
+    let a = elector(bed, "e2e-lease-self", "replica-a", 30);
+    let results = bed.block_on(async {
+        let attempts = (0..8).map(|_| a.try_acquire(Utc::now()));
+        futures::future::join_all(attempts).await
+    });
+    assert!(results.iter().all(|r| matches!(r, Ok(true))), "{results:?}");
+    assert!(a.is_leader());
+}
