@@ -206,6 +206,18 @@ fn namespace_exists(bed: &Bed, name: &str) -> bool {
     })
 }
 
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut s, &mut response).expect("read");
+    response
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(1.0)
 }
@@ -449,6 +461,17 @@ fn every_dashboard_query_returns_data_from_a_running_daemon() {
         extra == 0.0 || extra == 5.0,
         "{extra} queries beyond 5 per cycle"
     );
+
+    assert_eq!(prom.value(r#"up{job="kube-reclaimer"}"#), Some(1.0));
+    let response = http_get(port, "/metrics");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
 
     let status = daemon.stop();
     assert!(status.success(), "{status}; log:\n{}", daemon.log_tail());
