@@ -175,9 +175,19 @@ fn split_last_top_level_comma(text: &str) -> Option<(&str, &str)> {
     last.map(|i| (&text[..i], &text[i + 1..]))
 }
 
-/// Words that are never metric names: operators, keywords, aggregations (which may be
-/// followed by `by` instead of a parenthesis).
-const KEYWORDS: [&str; 29] = [
+/// Words followed by a list of label names: `by (team)`, `on (namespace)`.
+const GROUPING: [&str; 6] = [
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// Other words that are never metric names: operators, keywords, aggregations (which may
+/// be followed by `by` instead of a parenthesis).
+const KEYWORDS: [&str; 23] = [
     "sum",
     "min",
     "max",
@@ -197,12 +207,6 @@ const KEYWORDS: [&str; 29] = [
     "unless",
     "bool",
     "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
     "inf",
     "nan",
     "atan2",
@@ -282,15 +286,7 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             while j < chars.len() && chars[j].is_whitespace() {
                 j += 1;
             }
-            let grouping = [
-                "by",
-                "without",
-                "on",
-                "ignoring",
-                "group_left",
-                "group_right",
-            ];
-            if grouping.contains(&word.as_str()) {
+            if GROUPING.contains(&word.as_str()) {
                 if chars.get(j) == Some(&'(') {
                     i = skip_to('(', ')', j);
                 }
