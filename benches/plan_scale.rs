@@ -102,6 +102,8 @@ fn main() -> Result<()> {
         }),
         step: None,
         keep: false,
+        present: false,
+        scrape: Vec::new(),
     })
     .context("starting the bench bed")?;
     let t = &bed.timings;

@@ -72,6 +72,8 @@ fn main() -> Result<()> {
         }),
         step,
         keep: keep || std::env::var("KUBE_RECLAIMER_BED_KEEP").is_ok_and(|v| v == "1"),
+        present: false,
+        scrape: Vec::new(),
     };
     let mut bed = Bed::start(options)?;
     let t = &bed.timings;

@@ -14,6 +14,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod evaluate;
+pub mod export;
 pub mod model;
 pub mod plan;
 

@@ -9,6 +9,7 @@ use kube::api::{
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -75,11 +76,21 @@ pub const EVENTS_NAMESPACE: &str = "default";
 
 pub struct Cluster {
     client: Client,
+    /// Events that could not be written (they never stop an action).
+    events_failed: AtomicU32,
 }
 
 impl Cluster {
     pub fn new(client: Client) -> Cluster {
-        Cluster { client }
+        Cluster {
+            client,
+            events_failed: AtomicU32::new(0),
+        }
+    }
+
+    /// How many events could not be written so far.
+    pub fn events_failed(&self) -> u32 {
+        self.events_failed.load(Ordering::Relaxed)
     }
 
     fn namespaces(&self) -> Api<Namespace> {
@@ -150,7 +161,10 @@ impl Cluster {
             .create(&PostParams::default(), &event)
             .await
             .map(|_| ())
-            .map_err(WriteError::Api)
+            .map_err(|e| {
+                self.events_failed.fetch_add(1, Ordering::Relaxed);
+                WriteError::Api(e)
+            })
     }
 
     /// Writes the namespace and its objects (never Secrets) as multi-document YAML into

@@ -54,7 +54,42 @@ pub struct Done {
     pub kind: String,
     /// `done`, `skipped` (no longer planned, or changed under us) or `failed`.
     pub outcome: String,
+    /// The step that failed, when `outcome` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
     pub detail: String,
+}
+
+/// A step of an action that can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Reading the namespace from the Kubernetes API.
+    Read,
+    /// Handing a mail to the SMTP server.
+    Mail,
+    /// Recording the lifecycle annotations.
+    Annotate,
+    /// Reclaiming or waking: tombstone, deletion, scaling workloads.
+    Reclaim,
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Skipped,
+    Failed(Step),
+}
+
+/// A write that failed, and at which step.
+struct Failure {
+    step: Step,
+    error: WriteError,
+}
+
+fn failed(step: Step) -> impl Fn(WriteError) -> Failure {
+    move |error| Failure { step, error }
 }
 
 /// Carries out the executable actions of `evaluation`, namespace by namespace, while
@@ -81,17 +116,23 @@ pub async fn execute(
             .actions
             .iter()
             .any(|a| a.execute && matches!(a.kind, ActionKind::Reclaim { .. }));
-        let mut log = |kind: &str, outcome: &str, detail: String| {
+        let mut log = |kind: &str, outcome: Outcome, detail: String| {
+            let (outcome, step) = match outcome {
+                Outcome::Done => ("done", None),
+                Outcome::Skipped => ("skipped", None),
+                Outcome::Failed(step) => ("failed", Some(step)),
+            };
             tracing::info!(namespace = %planned.name, action = kind, outcome, %detail, "act");
             done.push(Done {
                 namespace: planned.name.clone(),
                 kind: kind.to_string(),
                 outcome: outcome.to_string(),
+                step,
                 detail,
             });
         };
-        if let Err(e) = act_on(obs, config, cluster, mail, now, reclaim_allowed, &mut log).await {
-            log("namespace", "failed", e.to_string());
+        if let Err(f) = act_on(obs, config, cluster, mail, now, reclaim_allowed, &mut log).await {
+            log("namespace", Outcome::Failed(f.step), f.error.to_string());
         }
     }
     done
@@ -164,13 +205,16 @@ async fn act_on(
     mail: &impl Deliver,
     now: DateTime<Utc>,
     reclaim_allowed: bool,
-    log: &mut impl FnMut(&str, &str, String),
-) -> Result<(), WriteError> {
+    log: &mut impl FnMut(&str, Outcome, String),
+) -> Result<(), Failure> {
     let name = &obs.namespace.name;
-    let Some(fresh) = refresh(obs, config, cluster, now).await? else {
+    let Some(fresh) = refresh(obs, config, cluster, now)
+        .await
+        .map_err(failed(Step::Read))?
+    else {
         log(
             "namespace",
-            "skipped",
+            Outcome::Skipped,
             "gone or re-created since it was read".into(),
         );
         return Ok(());
@@ -199,7 +243,11 @@ async fn act_on(
                             )
                             .await,
                     );
-                    log(&kind, "failed", format!("mail not accepted: {e}"));
+                    log(
+                        &kind,
+                        Outcome::Failed(Step::Mail),
+                        format!("mail not accepted: {e}"),
+                    );
                     // Nothing is recorded: the next cycle tries again.
                     return Ok(());
                 }
@@ -226,7 +274,7 @@ async fn act_on(
             ActionKind::Reclaim { .. } if !reclaim_allowed => {
                 log(
                     &kind,
-                    "skipped",
+                    Outcome::Skipped,
                     "not among this cycle's reclamations".into(),
                 );
             }
@@ -235,7 +283,10 @@ async fn act_on(
                 ..
             } => {
                 let annotation = format!("{}replicas", config.keys.state_prefix);
-                let scaled = cluster.sleep(name, &annotation).await?;
+                let scaled = cluster
+                    .sleep(name, &annotation)
+                    .await
+                    .map_err(failed(Step::Reclaim))?;
                 record(obs, config, cluster, now, &action.kind, log).await?;
                 let message = format!(
                     "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
@@ -254,13 +305,20 @@ async fn act_on(
                     reclaimed: true,
                 };
                 if let Err(e) = mail.deliver(notice).await {
-                    log(&kind, "done", format!("asleep; notice not sent: {e}"));
+                    log(
+                        &kind,
+                        Outcome::Done,
+                        format!("asleep; notice not sent: {e}"),
+                    );
                 }
                 return Ok(());
             }
             ActionKind::Wake => {
                 let annotation = format!("{}replicas", config.keys.state_prefix);
-                let woken = cluster.wake(name, &annotation).await?;
+                let woken = cluster
+                    .wake(name, &annotation)
+                    .await
+                    .map_err(failed(Step::Reclaim))?;
                 record(obs, config, cluster, now, &action.kind, log).await?;
                 let message = format!("{}; {woken} workload(s) restored", action.reason);
                 note(cluster.event(&fresh.object, "Woken", &message, false).await);
@@ -291,7 +349,11 @@ async fn act_on(
                                 )
                                 .await,
                         );
-                        log(&kind, "failed", format!("not deleted: {e}"));
+                        log(
+                            &kind,
+                            Outcome::Failed(Step::Reclaim),
+                            format!("not deleted: {e}"),
+                        );
                         return Ok(());
                     }
                 };
@@ -300,12 +362,12 @@ async fn act_on(
                     Err(WriteError::Gone(_)) => {
                         log(
                             &kind,
-                            "skipped",
+                            Outcome::Skipped,
                             "the namespace was re-created or deleted meanwhile".into(),
                         );
                         return Ok(());
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(failed(Step::Reclaim)(e)),
                 }
                 let message = format!("{}; objects saved in {}", action.reason, path.display());
                 note(
@@ -323,7 +385,7 @@ async fn act_on(
                 let mailed = mail.deliver(notice).await;
                 log(
                     &kind,
-                    "done",
+                    Outcome::Done,
                     match mailed {
                         Ok(()) => format!("deleted; tombstone {}", path.display()),
                         Err(e) => format!(
@@ -341,7 +403,7 @@ async fn act_on(
                         .event(&fresh.object, "NeedsAttention", &action.reason, true)
                         .await,
                 );
-                log(&kind, "done", action.reason.clone());
+                log(&kind, Outcome::Done, action.reason.clone());
             }
             ActionKind::ReclaimDeferred { .. } => {}
         }
@@ -358,21 +420,24 @@ async fn record(
     cluster: &Cluster,
     now: DateTime<Utc>,
     kind: &ActionKind,
-    log: &mut impl FnMut(&str, &str, String),
-) -> Result<(), WriteError> {
+    log: &mut impl FnMut(&str, Outcome, String),
+) -> Result<(), Failure> {
     let name = &obs.namespace.name;
     let label = kind_name(kind);
     for _ in 0..3 {
-        let Some(fresh) = refresh(obs, config, cluster, now).await? else {
+        let Some(fresh) = refresh(obs, config, cluster, now)
+            .await
+            .map_err(failed(Step::Read))?
+        else {
             log(
                 &label,
-                "skipped",
+                Outcome::Skipped,
                 "gone or re-created before it could be recorded".into(),
             );
             return Ok(());
         };
         let Some(still) = fresh.actions.iter().find(|a| same_kind(&a.kind, kind)) else {
-            log(&label, "done", "already recorded".into());
+            log(&label, Outcome::Done, "already recorded".into());
             return Ok(());
         };
         let next = fresh.lifecycle.after(&still.kind, now);
@@ -382,16 +447,16 @@ async fn record(
             .await
         {
             Ok(()) => {
-                log(&label, "done", still.reason.clone());
+                log(&label, Outcome::Done, still.reason.clone());
                 return Ok(());
             }
             Err(WriteError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(failed(Step::Annotate)(e)),
         }
     }
     log(
         &label,
-        "failed",
+        Outcome::Failed(Step::Annotate),
         "kept changing under us; retried next cycle".into(),
     );
     Ok(())

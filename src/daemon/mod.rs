@@ -1,5 +1,5 @@
 //! The `run` daemon: a reconcile cycle on the configured cron schedule, one at a time,
-//! health endpoints, leader election, and a clean stop on SIGTERM.
+//! health and metrics endpoints, leader election, and a clean stop on SIGTERM.
 
 pub mod lease;
 pub mod schedule;
@@ -8,7 +8,12 @@ use crate::act::{cluster::Cluster, execute, Deliver};
 use crate::collect::{collect, prometheus::Prometheus, CollectError};
 use crate::config::{Config, Mode};
 use crate::evaluate::evaluate;
-use axum::{http::StatusCode, routing::get, Router};
+use crate::export::metrics::{Metrics, Source, CONTENT_TYPE};
+use axum::{
+    http::{header, StatusCode},
+    routing::get,
+    Router,
+};
 use chrono::{DateTime, Utc};
 use lease::Elector;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +59,7 @@ pub async fn run(
     once: bool,
 ) -> Result<(), DaemonError> {
     let health = Arc::new(Health::default());
+    let metrics = Arc::new(Metrics::new());
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -65,8 +71,15 @@ pub async fn run(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let app = {
-        let health = health.clone();
+        let (health, metrics) = (health.clone(), metrics.clone());
         Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let body = metrics.render();
+                    async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], body) }
+                }),
+            )
             .route("/healthz", get(|| async { "ok\n" }))
             .route(
                 "/readyz",
@@ -127,7 +140,8 @@ pub async fn run(
         }
         // One cycle at a time: the next is scheduled only after this one ends. A signal
         // during a cycle lets it finish, then stops.
-        let cycle = cycle(config, &client, prometheus_url, mail, &elector);
+        let started = std::time::Instant::now();
+        let cycle = cycle(config, &client, prometheus_url, mail, &elector, &metrics);
         tokio::pin!(cycle);
         let mut stopping = false;
         let outcome = loop {
@@ -140,8 +154,12 @@ pub async fn run(
             }
         };
         match outcome {
-            Ok(()) => health.ready.store(true, Ordering::SeqCst),
+            Ok(()) => {
+                health.ready.store(true, Ordering::SeqCst);
+                metrics.cycle_completed(started.elapsed().as_secs_f64(), Utc::now());
+            }
             Err(e) => {
+                metrics.record_error(Source::Kubernetes);
                 tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
             }
         }
@@ -191,6 +209,7 @@ async fn cycle(
     prometheus_url: Option<&str>,
     mail: &impl Deliver,
     elector: &Elector,
+    metrics: &Metrics,
 ) -> Result<(), CollectError> {
     let started = std::time::Instant::now();
     let now = Utc::now();
@@ -207,6 +226,7 @@ async fn cycle(
         }
     }
     let evaluation = evaluate(collected, config, at);
+    metrics.record_evaluation(&evaluation, config);
     let planned: usize = evaluation
         .plan
         .namespaces
@@ -230,10 +250,12 @@ async fn cycle(
     let leader = match elector.try_acquire(Utc::now()).await {
         Ok(leader) => leader,
         Err(e) => {
+            metrics.record_error(Source::Lease);
             tracing::warn!(error = %e, "cannot reach the leader Lease; not acting this cycle");
             false
         }
     };
+    metrics.set_leader(leader);
     if !leader {
         tracing::info!(
             namespaces = evaluation.plan.namespaces.len(),
@@ -247,6 +269,7 @@ async fn cycle(
         elector.is_leader()
     })
     .await;
+    metrics.record_done(&done, cluster.events_failed());
     tracing::info!(
         namespaces = evaluation.plan.namespaces.len(),
         planned,

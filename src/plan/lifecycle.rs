@@ -42,6 +42,16 @@ pub struct Mark {
     pub reclaim_after: DateTime<Utc>,
 }
 
+impl Mark {
+    /// When the namespace becomes due for reclamation: a full grace period after it was
+    /// marked and after the owners were told, and not before `reclaim_after`.
+    pub fn due_at(&self, grace: chrono::TimeDelta) -> DateTime<Utc> {
+        (self.notified_at + grace)
+            .max(self.marked_at + grace)
+            .max(self.reclaim_after)
+    }
+}
+
 /// Reminders already sent for one expiry instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reminders {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start a throwaway Prometheus on 127.0.0.1 serving a backfilled metrics history.
-# Usage: prometheus-up.sh STATE_DIR OPENMETRICS_FILE
+# Usage: prometheus-up.sh STATE_DIR OPENMETRICS_FILE [127.0.0.1:PORT ...]
 #
 # Installs Debian's `prometheus` package if prometheus/promtool are missing (without
 # letting the package start its own service), turns OPENMETRICS_FILE into TSDB blocks
@@ -9,6 +9,10 @@
 # query on the backfilled data to answer, appends `prometheus PID` to STATE_DIR/pids
 # (down.sh STATE_DIR stops it), writes the URL to STATE_DIR/prometheus-url and prints
 # it as the last stdout line. The history may lie in the future: Prometheus serves it.
+#
+# Each 127.0.0.1:PORT is also scraped every second, as job `kube-reclaimer` (a running
+# daemon's /metrics). Live samples older than the newest backfilled one are refused, so
+# a history meant to sit beside live targets must end at the present.
 set -euo pipefail
 
 CACHE="${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}"
@@ -21,7 +25,11 @@ MAX_BLOCK="${KUBE_RECLAIMER_BED_PROM_MAX_BLOCK:-744h}"
 log() { printf '[prometheus] %s\n' "$*" >&2; }
 die() { printf '[prometheus] ERROR: %s\n' "$*" >&2; exit 1; }
 
-[[ $# -eq 2 && -n "$1" && -n "$2" ]] || { echo "usage: $0 STATE_DIR OPENMETRICS_FILE" >&2; exit 2; }
+[[ $# -ge 2 && -n "$1" && -n "$2" ]] || { echo "usage: $0 STATE_DIR OPENMETRICS_FILE [127.0.0.1:PORT ...]" >&2; exit 2; }
+TARGETS=("${@:3}")
+for target in "${TARGETS[@]}"; do
+    [[ "$target" =~ ^127\.0\.0\.1:[0-9]{1,5}$ ]] || die "scrape target '$target' is not 127.0.0.1:PORT"
+done
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "KUBE_RECLAIMER_BED_PROM_TIMEOUT must be a number of seconds"
 [[ -r "$2" ]] || die "cannot read $2"
 mkdir -p "$1"
@@ -112,13 +120,23 @@ done
 BLOCKS=$(find "$DATA" -mindepth 2 -maxdepth 2 -name meta.json | wc -l)
 log "backfill: ${BLOCKS} block(s), $(du -sh "$DATA" | cut -f1) in $((T1 - T0))ms"
 
-cat >"$PROM/prometheus.yml" <<'EOF'
-# Throwaway Prometheus of the kube-reclaimer test bed: serves backfilled blocks only.
+{
+    cat <<'EOF'
+# Throwaway Prometheus of the kube-reclaimer test bed: serves backfilled blocks, and
+# scrapes the targets given on the command line.
 global:
   scrape_interval: 1m
   evaluation_interval: 1m
-scrape_configs: []
 EOF
+    if ((${#TARGETS[@]} == 0)); then
+        echo 'scrape_configs: []'
+    else
+        printf 'scrape_configs:\n  - job_name: kube-reclaimer\n    scrape_interval: 1s\n    scrape_timeout: 1s\n'
+        printf '    static_configs:\n      - targets: ['
+        printf "'%s'," "${TARGETS[@]}" | sed 's/,$//'
+        printf ']\n'
+    fi
+} >"$PROM/prometheus.yml"
 
 # ---------------------------------------------------------------- free port
 lock_ports

@@ -6,7 +6,7 @@ use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube_reclaimer::act::{cluster::Cluster, execute, Deliver, Delivery, Done};
+use kube_reclaimer::act::{cluster::Cluster, execute, Deliver, Delivery, Done, Step};
 use kube_reclaimer::collect::{collect, prometheus::Prometheus};
 use kube_reclaimer::config::{Config, Mode};
 use kube_reclaimer::evaluate::evaluate;
@@ -199,6 +199,7 @@ fn a_mail_that_is_not_accepted_records_nothing_and_goes_out_next_cycle() {
         outcomes(&done),
         vec![("remind".to_string(), "failed".to_string())]
     );
+    assert_eq!(done[0].step, Some(Step::Mail), "{done:?}");
     assert!(!annotations(bed, "act-smtp-down").contains_key(&format!("{P}reminders")));
     assert!(events_for(bed, "act-smtp-down").contains(&"NotificationFailed".to_string()));
     inbox.down.store(false, Ordering::SeqCst);

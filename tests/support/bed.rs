@@ -4,7 +4,10 @@
 //! `at` is the bed's start + 15 days, rounded down to the minute: the apiserver stamps
 //! namespaces with the real creation time, so everything is evaluated "as of" a future
 //! instant at which every namespace is ~15 days old; the metrics history is
-//! `[at - history, at]`, in the future as well, and Prometheus serves it.
+//! `[at - history, at]`, in the future as well, and Prometheus serves it. With
+//! [`BedOptions::present`], `at` is the start itself (whole minute): the history ends now,
+//! for a daemon that evaluates at the wall clock, and Prometheus can also scrape live
+//! targets ([`BedOptions::scrape`]).
 //!
 //! The bed stops by itself when the process that started it exits: a detached watchdog
 //! waits for that pid, then runs down.sh (and removes the state dir unless
@@ -48,6 +51,13 @@ pub struct BedOptions {
     pub step: Option<Duration>,
     /// Keep the state dir (logs, TSDB, metrics file) after the bed stops.
     pub keep: bool,
+    /// `at` is the bed's start (whole minute) instead of 15 days ahead: the history ends
+    /// at the present. Namespaces are then only seconds old at `at`.
+    pub present: bool,
+    /// `127.0.0.1:PORT` targets Prometheus also scrapes, every second, as job
+    /// `kube-reclaimer`. Needs `present`: Prometheus refuses live samples older than the
+    /// newest backfilled one.
+    pub scrape: Vec<String>,
 }
 
 impl BedOptions {
@@ -58,6 +68,8 @@ impl BedOptions {
             bulk: None,
             step: None,
             keep: std::env::var("KUBE_RECLAIMER_BED_KEEP").is_ok_and(|v| v == "1"),
+            present: false,
+            scrape: Vec::new(),
         })
     }
 }
@@ -132,7 +144,15 @@ impl Bed {
         std::fs::create_dir_all(&state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         start_watchdog(&state_dir, options.keep)?;
-        let at = (Utc::now() + Duration::days(AT_OFFSET_DAYS))
+        if !options.scrape.is_empty() && !options.present {
+            bail!("scraping live targets needs a history that ends at the present");
+        }
+        let offset = if options.present {
+            Duration::zero()
+        } else {
+            Duration::days(AT_OFFSET_DAYS)
+        };
+        let at = (Utc::now() + offset)
             .duration_trunc(Duration::minutes(1))
             .map_err(|e| anyhow!("cannot round the evaluation instant: {e}"))?;
         let step = match options.step {
@@ -210,11 +230,14 @@ impl Bed {
         // Prometheus (backfill: CPU) while the scenario is applied (API round trips).
         let prometheus = {
             let (dir, file) = (state_dir.clone(), metrics_file.clone());
+            let scrape = options.scrape.clone();
             std::thread::spawn(move || -> Result<(String, std::time::Duration)> {
                 let t = Instant::now();
+                let mut args = vec![dir.as_os_str(), file.as_os_str()];
+                args.extend(scrape.iter().map(std::ffi::OsStr::new));
                 let url = run_script(
                     &bed_dir().join("prometheus-up.sh"),
-                    &[dir.as_os_str(), file.as_os_str()],
+                    &args,
                     std::time::Duration::from_secs(900),
                 )?;
                 Ok((url, t.elapsed()))

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod bed;
+pub mod dashboards;
 pub mod metrics;
 pub mod scenario;
 
