@@ -14,9 +14,12 @@
 //! - a reclamation re-checks the plan against the namespace as it is now, writes the
 //!   tombstone (no tombstone, no deletion), deletes with a uid precondition (so a
 //!   namespace re-created under the same name is never deleted), then tells the owners.
+//! - a reclamation done (deleted or put to sleep) is appended to the reclamation ledger
+//!   ([`ledger`]), which the weekly reports read.
 //! - every action leaves a Kubernetes event.
 
 pub mod cluster;
+pub mod ledger;
 pub mod mail;
 
 use crate::assess::{assess, Assessment};
@@ -231,12 +234,21 @@ async fn act_on(
                 );
             }
             ActionKind::Reclaim {
+                cause,
                 by: ReclaimBy::Sleep,
                 ..
             } => {
                 let annotation = format!("{}replicas", config.keys.state_prefix);
                 let scaled = cluster.sleep(name, &annotation).await?;
                 record(obs, config, cluster, now, &action.kind, log).await?;
+                ledger::record(
+                    config,
+                    &fresh.assessment,
+                    *cause,
+                    ReclaimBy::Sleep,
+                    now,
+                    None,
+                );
                 let message = format!(
                     "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
                     action.reason
@@ -265,7 +277,7 @@ async fn act_on(
                 let message = format!("{}; {woken} workload(s) restored", action.reason);
                 note(cluster.event(&fresh.object, "Woken", &message, false).await);
             }
-            ActionKind::Reclaim { uid, .. } => {
+            ActionKind::Reclaim { uid, cause, by } => {
                 let header = format!(
                     "kube-reclaimer tombstone of namespace {name} (uid {uid}), reclaimed {}: {}",
                     rfc3339(now),
@@ -307,6 +319,8 @@ async fn act_on(
                     }
                     Err(e) => return Err(e),
                 }
+                let unrecorded =
+                    ledger::record(config, &fresh.assessment, *cause, *by, now, Some(&path));
                 let message = format!("{}; objects saved in {}", action.reason, path.display());
                 note(
                     cluster
@@ -321,17 +335,18 @@ async fn act_on(
                     reclaimed: true,
                 };
                 let mailed = mail.deliver(notice).await;
-                log(
-                    &kind,
-                    "done",
-                    match mailed {
-                        Ok(()) => format!("deleted; tombstone {}", path.display()),
-                        Err(e) => format!(
-                            "deleted; tombstone {}; reclaimed notice not sent: {e}",
-                            path.display()
-                        ),
-                    },
-                );
+                let mut detail = match mailed {
+                    Ok(()) => format!("deleted; tombstone {}", path.display()),
+                    Err(e) => format!(
+                        "deleted; tombstone {}; reclaimed notice not sent: {e}",
+                        path.display()
+                    ),
+                };
+                if let Some(note) = unrecorded {
+                    detail.push_str("; ");
+                    detail.push_str(&note);
+                }
+                log(&kind, "done", detail);
                 return Ok(());
             }
             ActionKind::Alert => {
