@@ -48,6 +48,18 @@ pub struct Delivery<'a> {
 #[allow(async_fn_in_trait)]
 pub trait Deliver {
     async fn deliver(&self, delivery: Delivery<'_>) -> Result<(), String>;
+
+    /// Sends a weekly cost report (text, HTML and attached files) to `recipients`. By
+    /// default a deliverer sends no reports and says so.
+    async fn deliver_report(
+        &self,
+        recipients: &[String],
+        mail: &mail::Rendered,
+        attachments: &[mail::Attachment],
+    ) -> Result<(), String> {
+        let _ = (recipients, mail, attachments);
+        Err("this deliverer sends no reports".into())
+    }
 }
 
 /// What happened to one action.
@@ -457,6 +469,18 @@ impl Deliver for Postman<'_> {
         };
         self.mailer
             .send(recipients, &rendered)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn deliver_report(
+        &self,
+        recipients: &[String],
+        mail: &mail::Rendered,
+        attachments: &[mail::Attachment],
+    ) -> Result<(), String> {
+        self.mailer
+            .send_with(recipients, mail, attachments)
             .await
             .map_err(|e| e.to_string())
     }
