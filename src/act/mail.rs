@@ -246,10 +246,15 @@ impl Templates {
                 if !(name.ends_with(".txt") || name.ends_with(".html")) {
                     continue;
                 }
+                if crate::report::TEMPLATE_NAMES.contains(&name) {
+                    // The weekly reports' templates: loaded by `report::Templates`.
+                    continue;
+                }
                 if !TEMPLATE_NAMES.contains(&name) {
                     return Err(dir_error(format!(
-                        "`{name}` is not a template name; use one of {}",
-                        TEMPLATE_NAMES.join(", ")
+                        "`{name}` is not a template name; use one of {}, {}",
+                        TEMPLATE_NAMES.join(", "),
+                        crate::report::TEMPLATE_NAMES.join(", ")
                     )));
                 }
                 let text = std::fs::read_to_string(&path).map_err(|e| MailError::Template {

@@ -42,6 +42,17 @@ pub struct Mark {
     pub reclaim_after: DateTime<Utc>,
 }
 
+impl Mark {
+    /// The earliest reclamation: a full grace period after both the mark and the notice,
+    /// and not before `reclaim_after`.
+    pub fn due_at(&self, grace_period: Span) -> DateTime<Utc> {
+        let grace = grace_period.as_delta();
+        (self.notified_at + grace)
+            .max(self.marked_at + grace)
+            .max(self.reclaim_after)
+    }
+}
+
 /// Reminders already sent for one expiry instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reminders {
