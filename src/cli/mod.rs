@@ -194,6 +194,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
         } => {
             let config = load_config(&config)?;
             init_logging(config.daemon.log_format, "info");
+            // A broken report template is refused now, not at the first report time.
+            crate::report::Templates::from_config(&config)
+                .context("cannot load the report templates")?;
             let client = kube_client(sources.kubeconfig.as_deref()).await?;
             let url = sources.prometheus_url.as_deref();
             match config.mode {

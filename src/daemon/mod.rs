@@ -1,7 +1,9 @@
 //! The `run` daemon: a reconcile cycle on the configured cron schedule, one at a time,
-//! health endpoints, leader election, and a clean stop on SIGTERM.
+//! the weekly cost reports on their own schedule ([`report`]), health endpoints, leader
+//! election, and a clean stop on SIGTERM.
 
 pub mod lease;
+pub mod report;
 pub mod schedule;
 
 use crate::act::{cluster::Cluster, execute, Deliver};
@@ -109,16 +111,23 @@ pub async fn run(
         "kube-reclaimer started"
     );
     let mut terminate = shutdown_signal();
+    let mut reporter = report::Reporter::default();
     let result = loop {
+        let (mut run_cycle, mut run_report) = (true, false);
         if !once {
-            let Some(next) =
-                schedule::next_run(&config.schedules.cycle, config.time_zone.0, Utc::now())
+            let now = Utc::now();
+            let Some(next_cycle) =
+                schedule::next_run(&config.schedules.cycle, config.time_zone.0, now)
             else {
                 break Err(DaemonError::NoNextRun(
                     config.schedules.cycle.expression.clone(),
                 ));
             };
-            tracing::info!(next = %crate::model::rfc3339(next), "waiting for the next cycle");
+            // The weekly reports run on their own schedule; at the same time, after the cycle.
+            let next_report = schedule::next_run(&config.schedules.report, config.time_zone.0, now);
+            let next = next_report.map_or(next_cycle, |r| r.min(next_cycle));
+            (run_cycle, run_report) = (next_cycle == next, next_report == Some(next));
+            tracing::info!(next = %crate::model::rfc3339(next), cycle = run_cycle, reports = run_report, "waiting for the next cycle");
             let wait = (next - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -126,13 +135,28 @@ pub async fn run(
             }
         }
         // One cycle at a time: the next is scheduled only after this one ends. A signal
-        // during a cycle lets it finish, then stops.
-        let cycle = cycle(config, &client, prometheus_url, mail, &elector);
-        tokio::pin!(cycle);
+        // during a cycle (or a report run) lets it finish, then stops.
+        let work = async {
+            let outcome = match run_cycle {
+                true => Some(cycle(config, &client, prometheus_url, mail, &elector).await),
+                false => None,
+            };
+            if run_report {
+                reporter
+                    .run(config, &client, prometheus_url, mail, &elector)
+                    .await;
+            } else if config.mode == Mode::Enforce {
+                reporter
+                    .retry(mail, &|| elector.is_leader(), Utc::now())
+                    .await;
+            }
+            outcome
+        };
+        tokio::pin!(work);
         let mut stopping = false;
         let outcome = loop {
             tokio::select! {
-                outcome = &mut cycle => break outcome,
+                outcome = &mut work => break outcome,
                 _ = &mut terminate, if !stopping => {
                     tracing::info!("stop requested: finishing the current cycle");
                     stopping = true;
@@ -140,10 +164,11 @@ pub async fn run(
             }
         };
         match outcome {
-            Ok(()) => health.ready.store(true, Ordering::SeqCst),
-            Err(e) => {
+            Some(Ok(())) => health.ready.store(true, Ordering::SeqCst),
+            Some(Err(e)) => {
                 tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
             }
+            None => {}
         }
         if once || stopping {
             break Ok(());

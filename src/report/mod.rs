@@ -19,7 +19,7 @@ mod csv;
 mod render;
 
 pub use csv::{csv, CSV_COLUMNS};
-pub use render::{render, ReportMail, Templates, TEMPLATE_NAMES};
+pub use render::{render, ReportError, ReportMail, Templates, TEMPLATE_NAMES};
 
 use crate::act::ledger::{Entry, Ledger};
 use crate::assess::{Assessment, Cost, Expiry, ExpirySource, Prices, QuotaLine, Sizing, Verdict};
