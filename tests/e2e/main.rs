@@ -10,4 +10,5 @@ mod act;
 mod bed_smoke;
 mod daemon;
 mod plan;
+mod report;
 mod run;
