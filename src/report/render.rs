@@ -465,6 +465,8 @@ struct UpcomingView {
     until: String,
     extend: String,
     opt_out: String,
+    /// The namespace's first line in the list: the commands are shown once.
+    first: bool,
 }
 
 #[derive(Serialize)]
@@ -737,7 +739,24 @@ fn upcoming_view(u: &Upcoming, rows: &[&Row], f: &Fmt<'_>, config: &Config) -> U
         until: f.until(u.at),
         extend: expiry_command(&u.namespace, u.expiry_source.as_ref(), key, &extend_to),
         opt_out: expiry_command(&u.namespace, u.expiry_source.as_ref(), key, "never"),
+        first: true,
     }
+}
+
+/// The upcoming events as shown, each namespace's commands on its first line only.
+fn upcoming_views(
+    list: &[Upcoming],
+    rows: &[&Row],
+    f: &Fmt<'_>,
+    config: &Config,
+) -> Vec<UpcomingView> {
+    let mut seen = BTreeSet::new();
+    list.iter()
+        .map(|u| UpcomingView {
+            first: seen.insert(u.namespace.clone()),
+            ..upcoming_view(u, rows, f, config)
+        })
+        .collect()
 }
 
 fn reclaimed_view(list: &ReclaimedList, f: &Fmt<'_>) -> ReclaimedView {
@@ -1090,11 +1109,7 @@ fn team_view(
         .iter()
         .filter_map(|r| advice(r, config.rightsizing.headroom))
         .collect();
-    let upcoming: Vec<UpcomingView> = t
-        .upcoming
-        .iter()
-        .map(|u| upcoming_view(u, &rows, f, config))
-        .collect();
+    let upcoming = upcoming_views(&t.upcoming, &rows, f, config);
     let reclaimed = reclaimed_view(&t.reclaimed, f);
     let title = t.group.title();
     View {
@@ -1170,11 +1185,7 @@ fn finops_view(
         })
         .collect();
     let top: Vec<RowView> = r.top.iter().map(|x| row_view(x, f)).collect();
-    let upcoming: Vec<UpcomingView> = r
-        .upcoming
-        .iter()
-        .map(|u| upcoming_view(u, &rows, f, config))
-        .collect();
+    let upcoming = upcoming_views(&r.upcoming, &rows, f, config);
     let reclaimed = reclaimed_view(&r.reclaimed, f);
     let groups_table = table(
         &[

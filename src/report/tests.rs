@@ -444,6 +444,11 @@ fn upcoming_is_exactly_the_next_seven_days() {
             ("expires-last-second", Event::Expires, at + week() - second),
         ]
     );
+    // The commands to keep a namespace are shown once, however many events it has.
+    let text = &rendered(&r, &c)[0].text;
+    let opt_out =
+        "kubectl annotate namespace expires-at-at kube-reclaimer.io/expires=never --overwrite";
+    assert_eq!(text.matches(opt_out).count(), 1, "{text}");
 }
 
 #[test]
