@@ -1,7 +1,7 @@
 //! kube-reclaimer: namespace lifecycle and cost reclamation for Kubernetes.
 //!
 //! The pipeline runs one way: **collect** (Kubernetes API, Prometheus) → [`assess`]
-//! (pure) → [`plan`] (pure) → **act** and **report**. [`model`] holds the plain data the
+//! (pure) → [`plan`] (pure) → **act** and [`report`]. [`model`] holds the plain data the
 //! stages exchange; [`config`] the validated configuration.
 
 #![forbid(unsafe_code)]
@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod export;
 pub mod model;
 pub mod plan;
+pub mod report;
 
 #[cfg(test)]
 mod fixtures;

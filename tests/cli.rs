@@ -21,8 +21,8 @@ fn example() -> PathBuf {
 
 fn temp_file(name: &str, contents: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kube-reclaimer-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().expect("a folder")).expect("temp dir");
     std::fs::write(&path, contents).expect("write temp file");
     path
 }
@@ -111,10 +111,27 @@ fn effective_configuration_can_be_loaded_again() {
 }
 
 #[test]
-fn commands_of_later_stages_say_they_are_not_wired_yet() {
-    let out = reclaimer(&["report", "--out", "/tmp/kube-reclaimer-reports"]);
+fn report_refuses_a_folder_that_is_not_empty_before_reading_anything() {
+    let keep = temp_file("reports/keep.txt", "mine");
+    let dir = keep.parent().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
+        .args(["report", "--out", dir.to_str().unwrap()])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBE_RECLAIMER_CONFIG")
+        .output()
+        .expect("the binary runs");
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("`report` is not wired"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("is not empty; give a new or empty folder"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Kubernetes"),
+        "checked before connecting: {stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
 }
 
 #[test]

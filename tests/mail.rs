@@ -5,6 +5,9 @@
 //! recipients, From, To, Subject, both parts of the multipart/alternative body and what
 //! they say. A send counts only when the server accepted it: a server that is down, a
 //! wrong password, an untrusted certificate or a refused recipient or message is an error.
+//! The weekly reports go through the daemon's sender: each arrives as multipart/mixed
+//! (text and HTML alternatives, then the CSV), the CSV says what the evaluation says, and
+//! a team whose address is refused stops no other.
 //!
 //! The servers start once per test binary, on free loopback ports; a detached watchdog
 //! stops them (tests/bed/down.sh) when this process exits, however it exits, and removes
@@ -624,4 +627,338 @@ async fn a_refused_recipient_or_message_is_not_sent() {
             .iter()
             .all(|d| !d.envelope_to.iter().any(|t| recipients.contains(t))));
     }
+}
+
+// ------------------------------------------------------------------ weekly reports
+
+/// A MIME part: headers (lower-case names), its decoded body, and its parts when it is
+/// multipart.
+#[derive(Debug)]
+struct Part {
+    headers: BTreeMap<String, String>,
+    body: String,
+    parts: Vec<Part>,
+}
+
+impl Part {
+    fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map_or("text/plain", |s| s.as_str())
+    }
+
+    /// Every part that is not multipart, depth first.
+    fn leaves(&self) -> Vec<&Part> {
+        if self.parts.is_empty() {
+            vec![self]
+        } else {
+            self.parts.iter().flat_map(Part::leaves).collect()
+        }
+    }
+}
+
+fn mime(raw: &str) -> Part {
+    let (headers, _, body) = split_message(raw);
+    let boundary = headers.get("content-type").and_then(|ct| {
+        ct.split(';')
+            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .map(|b| b.trim_matches('"').to_string())
+            .next()
+    });
+    let parts = match &boundary {
+        Some(b) => body
+            .split(&format!("--{b}"))
+            .skip(1)
+            .take_while(|p| !p.starts_with("--"))
+            .map(|p| mime(p.strip_suffix('\n').unwrap_or(p).trim_start_matches('\n')))
+            .collect(),
+        None => Vec::new(),
+    };
+    let encoding = headers
+        .get("content-transfer-encoding")
+        .map_or("7bit", |s| s.as_str());
+    Part {
+        body: decode(encoding, &body),
+        headers,
+        parts,
+    }
+}
+
+/// The one message delivered to `recipient`, as MIME.
+fn report_to(recipient: &str) -> Part {
+    let dir = server(Mode::None).dir.join("mail");
+    let found: Vec<Part> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .filter(|raw| raw.contains(&format!("X-Envelope-To: <{recipient}>")))
+        .map(|raw| mime(&raw))
+        .collect();
+    assert_eq!(found.len(), 1, "messages to {recipient}");
+    found.into_iter().next().unwrap()
+}
+
+/// RFC 4180 records; line ends may have been canonicalised on the way.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let (mut record, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    records
+}
+
+fn report_observation(
+    name: &str,
+    team: Option<&str>,
+    requests: (u32, f64, f64),
+    usage: Option<(f64, f64)>,
+) -> kube_reclaimer::model::Observation {
+    use kube_reclaimer::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
+    let at = utc(REPORT_AT);
+    Observation {
+        namespace: NamespaceMeta {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            created_at: at - chrono::TimeDelta::days(30),
+            labels: team
+                .map(|t| ("kube-reclaimer.io/team".to_string(), t.to_string()))
+                .into_iter()
+                .collect(),
+            annotations: BTreeMap::new(),
+        },
+        workload: Some(Workload {
+            pods: requests.0,
+            cpu_request_cores: requests.1,
+            memory_request_bytes: requests.2,
+        }),
+        quotas: Some(vec![]),
+        usage: match usage {
+            Some((cores, bytes)) => Usage {
+                cpu_quantile_cores: Sample::Value { value: cores },
+                cpu_max_cores: Sample::Value { value: cores * 2.0 },
+                memory_bytes: Sample::Value { value: bytes },
+                network_max_bytes_per_second: Sample::Value { value: 50_000.0 },
+                history_since: Some(at - chrono::TimeDelta::days(30)),
+            },
+            None => Usage::unavailable("the query timed out"),
+        },
+    }
+}
+
+const REPORT_AT: &str = "2026-11-23T08:00:00Z";
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+#[tokio::test]
+async fn weekly_reports_arrive_with_text_html_and_the_csv_and_one_refused_team_stops_no_other() {
+    use kube_reclaimer::act::{ledger::Ledger, Postman};
+    use kube_reclaimer::collect::{Collected, SourceReport, Sources};
+    let server = server(Mode::None);
+    let yaml = format!(
+        "mode: enforce
+smtp: {{host: 127.0.0.1, port: {}, tls: none, from: {FROM}, timeout: 10s}}
+owners:
+  teams:
+    payments: [report-payments@team.example, report-payments-lead@team.example]
+    search: [refuse-report-search@team.example]
+  fallback_recipients: [report-platform@team.example]
+reports: {{finops_recipients: [report-finops@team.example]}}
+",
+        server.port
+    );
+    let config = Config::from_yaml(&yaml, "test").unwrap();
+    let observations = vec![
+        report_observation(
+            "pay-api",
+            Some("payments"),
+            (3, 6.0, 12.0 * GIB),
+            Some((0.3, 0.9 * GIB)),
+        ),
+        report_observation("pay-batch", Some("payments"), (1, 0.5, GIB), None),
+        report_observation(
+            "search-index",
+            Some("search"),
+            (2, 1.0, 2.0 * GIB),
+            Some((0.7, 1.4 * GIB)),
+        ),
+        report_observation("loose", None, (1, 0.25, 0.5 * GIB), Some((0.2, 0.4 * GIB))),
+    ];
+    let ok = SourceReport {
+        status: "ok".into(),
+        requests: 1,
+        problems: vec![],
+    };
+    let evaluation = kube_reclaimer::evaluate::evaluate(
+        Collected {
+            observations,
+            opencost: None,
+            sources: Sources {
+                kubernetes: ok.clone(),
+                prometheus: ok,
+            },
+            pods_seen: 7,
+        },
+        &config,
+        utc(REPORT_AT),
+    );
+    let reports = kube_reclaimer::report::build(&evaluation, &Ledger::of("none", vec![]), &config);
+    let templates = kube_reclaimer::report::Templates::load(None).unwrap();
+    let mails = kube_reclaimer::report::render(&reports, &templates, &config).unwrap();
+    let postman = Postman::new(&config).unwrap();
+    let outcomes = kube_reclaimer::daemon::report::send(&mails, &postman, &|| true).await;
+    let got: Vec<(&str, &str)> = outcomes
+        .iter()
+        .map(|o| (o.report.as_str(), o.outcome))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("team-payments", "sent"),
+            ("team-search", "failed"),
+            ("unassigned", "sent"),
+            ("finops", "sent")
+        ]
+    );
+    assert!(outcomes[1].detail.contains("550"), "{}", outcomes[1].detail);
+
+    for (m, recipient) in [
+        (&mails[0], "report-payments@team.example"),
+        (&mails[3], "report-finops@team.example"),
+    ] {
+        let message = report_to(recipient);
+        let what = &m.name;
+        assert_eq!(message.headers["subject"], m.subject, "{what}");
+        assert_eq!(message.headers["auto-submitted"], "auto-generated");
+        assert!(
+            message.content_type().starts_with("multipart/mixed"),
+            "{what}: {}",
+            message.content_type()
+        );
+        assert_eq!(
+            message.parts.len(),
+            2,
+            "{what}: the alternatives, then the CSV"
+        );
+        let alternative = &message.parts[0];
+        assert!(
+            alternative
+                .content_type()
+                .starts_with("multipart/alternative"),
+            "{what}"
+        );
+        let leaves = message.leaves();
+        let types: Vec<&str> = leaves.iter().map(|p| p.content_type()).collect();
+        assert_eq!(
+            types,
+            [
+                "text/plain; charset=utf-8",
+                "text/html; charset=utf-8",
+                "text/csv; charset=utf-8"
+            ],
+            "{what}"
+        );
+        assert_eq!(
+            leaves[0].body.replace("\r\n", "\n"),
+            m.text,
+            "{what}: text part"
+        );
+        let html = unescape(&leaves[1].body);
+        assert!(
+            html.contains("<!DOCTYPE html>") && html.contains(&m.subject),
+            "{what}"
+        );
+        let csv_part = leaves[2];
+        assert_eq!(
+            csv_part.headers["content-disposition"],
+            format!("attachment; filename=\"{}.csv\"", m.name),
+            "{what}"
+        );
+        assert_eq!(
+            csv_part.body.replace("\r\n", "\n"),
+            m.csv.replace("\r\n", "\n"),
+            "{what}"
+        );
+        // The CSV says what the evaluation says.
+        let records = csv_records(&csv_part.body);
+        let header = &records[0];
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        for row in &records[1..] {
+            let i = evaluation
+                .assessments
+                .iter()
+                .position(|a| a.name == row[0])
+                .unwrap();
+            let a = &evaluation.assessments[i];
+            let number = |name: &str| row[col(name)].parse::<f64>().ok();
+            let close = |got: Option<f64>, want: Option<f64>| match (got, want) {
+                (Some(g), Some(w)) => (g - w).abs() < 1e-6,
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(
+                close(number("requested_cost_per_hour"), a.cost.requested_per_hour),
+                "{what} {}",
+                row[0]
+            );
+            assert!(
+                close(number("waste_cost_per_hour"), a.cost.waste_per_hour),
+                "{what} {}",
+                row[0]
+            );
+            assert!(
+                close(number("used_cpu_cores"), a.rightsizing.cpu.used),
+                "{what} {}",
+                row[0]
+            );
+            assert_eq!(
+                row[col("cpu_flagged")] == "true",
+                a.rightsizing.cpu.flagged,
+                "{what} {}",
+                row[0]
+            );
+            assert_eq!(
+                row[col("state")],
+                kube_reclaimer::cli::label(&evaluation.plan.namespaces[i].state)
+            );
+            if a.rightsizing.cpu.used.is_none() {
+                assert_eq!(row[col("used_cpu_cores")], "unknown", "{what} {}", row[0]);
+            }
+        }
+    }
+    let team_rows: Vec<String> =
+        csv_records(&report_to("report-payments@team.example").leaves()[2].body)
+            .into_iter()
+            .skip(1)
+            .map(|r| r[0].clone())
+            .collect();
+    assert_eq!(team_rows, ["pay-api", "pay-batch"]);
+    let finops_rows =
+        csv_records(&report_to("report-finops@team.example").leaves()[2].body).len() - 1;
+    assert_eq!(finops_rows, 4);
+    let platform = report_to("report-platform@team.example");
+    assert!(platform.headers["subject"]
+        .starts_with("Weekly cost report for namespaces without a known team"));
+    // Both team addresses got the one message.
+    let to = &report_to("report-payments-lead@team.example").headers["to"];
+    assert_eq!(
+        to,
+        "report-payments@team.example, report-payments-lead@team.example"
+    );
 }

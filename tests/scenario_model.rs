@@ -118,6 +118,8 @@ fn openmetrics_output_is_grouped_ordered_and_terminated() {
             "# TYPE container_memory_working_set_bytes gauge",
             "# TYPE container_network_receive_bytes counter",
             "# TYPE container_network_transmit_bytes counter",
+            "# TYPE node_cpu_hourly_cost gauge",
+            "# TYPE node_ram_hourly_cost gauge",
         ]
     );
     // per series: timestamps strictly increasing, counters never decrease

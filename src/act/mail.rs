@@ -10,15 +10,16 @@
 //! (a concrete date, counted from the render context's `now`) or to opt out.
 //!
 //! [`Mailer`] sends a rendered mail as multipart/alternative (text + HTML) from
-//! `smtp.from`; `send` returns `Ok` only once the server accepted the message, which is
-//! when a mail counts as sent.
+//! `smtp.from`, inside multipart/mixed when files are attached (the weekly reports'
+//! CSV); `send` returns `Ok` only once the server accepted the message, which is when a
+//! mail counts as sent.
 
 use crate::assess::{Assessment, Expiry, ExpirySource, Finding, KeyKind, Signal};
 use crate::config::{Config, SmtpTls};
 use crate::model::{format_bytes, format_cores, Span};
 use crate::plan::{Action, ActionKind, Reason};
 use chrono::{DateTime, TimeDelta, Utc};
-use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -178,6 +179,15 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// A file sent along with a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// e.g. `text/csv; charset=utf-8`.
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
 /// Every template, by file name. `commands.*` is included by the others.
 pub const TEMPLATE_NAMES: [&str; 10] = [
     "reminder.txt",
@@ -236,10 +246,15 @@ impl Templates {
                 if !(name.ends_with(".txt") || name.ends_with(".html")) {
                     continue;
                 }
+                if crate::report::TEMPLATE_NAMES.contains(&name) {
+                    // The weekly reports' templates: loaded by `report::Templates`.
+                    continue;
+                }
                 if !TEMPLATE_NAMES.contains(&name) {
                     return Err(dir_error(format!(
-                        "`{name}` is not a template name; use one of {}",
-                        TEMPLATE_NAMES.join(", ")
+                        "`{name}` is not a template name; use one of {}, {}",
+                        TEMPLATE_NAMES.join(", "),
+                        crate::report::TEMPLATE_NAMES.join(", ")
                     )));
                 }
                 let text = std::fs::read_to_string(&path).map_err(|e| MailError::Template {
@@ -584,12 +599,11 @@ fn view<'a>(notice: &'a Notice, ctx: &RenderContext<'a>) -> View<'a> {
 /// label. The new date is a month after the mail; for a reminder sent more than a month
 /// before expiry, a month after the expiry, so the command never shortens the life.
 fn commands(notice: &Notice, ctx: &RenderContext<'_>) -> Commands {
-    let annotated = !matches!(notice.kind, NoticeKind::Reclaimed { .. })
-        && notice
-            .expiry_source
-            .as_ref()
-            .is_some_and(|s| s.kind == KeyKind::Annotation && s.key == ctx.expires_key);
-    let verb = if annotated { "annotate" } else { "label" };
+    let source = match notice.kind {
+        NoticeKind::Reclaimed { .. } => None,
+        _ => notice.expiry_source.as_ref(),
+    };
+    let verb = expiry_verb(source, ctx.expires_key);
     let month = TimeDelta::days(EXTEND_BY_DAYS);
     let (base, extend_to_note) = match notice.kind {
         NoticeKind::Reminder { expires_at, .. } if expires_at > ctx.now + month => {
@@ -601,12 +615,7 @@ fn commands(notice: &Notice, ctx: &RenderContext<'_>) -> Commands {
         .with_timezone(&ctx.time_zone)
         .format("%Y-%m-%d")
         .to_string();
-    let command = |value: &str| {
-        format!(
-            "kubectl {verb} namespace {} {}={value} --overwrite",
-            notice.namespace, ctx.expires_key
-        )
-    };
+    let command = |value: &str| expiry_command(&notice.namespace, source, ctx.expires_key, value);
     Commands {
         verb,
         key: ctx.expires_key.to_string(),
@@ -615,6 +624,29 @@ fn commands(notice: &Notice, ctx: &RenderContext<'_>) -> Commands {
         extend_to,
         extend_to_note,
     }
+}
+
+/// `annotate` when the expiry is read from the `expires_key` annotation (which wins over
+/// the label), else `label`.
+fn expiry_verb(source: Option<&ExpirySource>, expires_key: &str) -> &'static str {
+    match source {
+        Some(s) if s.kind == KeyKind::Annotation && s.key == expires_key => "annotate",
+        _ => "label",
+    }
+}
+
+/// The command that sets a namespace's expiry to `value` (a date, or `never`), on the
+/// annotation when that is where the expiry is read now, else on the label.
+pub fn expiry_command(
+    namespace: &str,
+    source: Option<&ExpirySource>,
+    expires_key: &str,
+    value: &str,
+) -> String {
+    format!(
+        "kubectl {} namespace {namespace} {expires_key}={value} --overwrite",
+        expiry_verb(source, expires_key)
+    )
 }
 
 fn signal_view(s: &Signal) -> SignalView {
@@ -729,6 +761,17 @@ impl Mailer {
     /// the message; any refusal, connection, TLS or authentication failure is an error
     /// and the mail counts as not sent.
     pub async fn send(&self, recipients: &[String], rendered: &Rendered) -> Result<(), MailError> {
+        self.send_with(recipients, rendered, &[]).await
+    }
+
+    /// Like [`Mailer::send`], with files attached: the message is then multipart/mixed,
+    /// the text and HTML alternatives first, then each attachment.
+    pub async fn send_with(
+        &self,
+        recipients: &[String],
+        rendered: &Rendered,
+        attachments: &[Attachment],
+    ) -> Result<(), MailError> {
         if recipients.is_empty() {
             return Err(MailError::NoRecipients);
         }
@@ -749,14 +792,27 @@ impl Mailer {
             })?;
             builder = builder.to(to);
         }
-        let message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text.clone(),
-                rendered.html.clone(),
-            ))
-            .map_err(|e| MailError::Message {
-                detail: e.to_string(),
-            })?;
+        let alternative =
+            MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
+        let body = if attachments.is_empty() {
+            alternative
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(alternative);
+            for a in attachments {
+                let content_type =
+                    ContentType::parse(&a.content_type).map_err(|e| MailError::Message {
+                        detail: format!("attachment {}: {e}", a.filename),
+                    })?;
+                mixed = mixed.singlepart(
+                    lettre::message::Attachment::new(a.filename.clone())
+                        .body(a.body.clone(), content_type),
+                );
+            }
+            mixed
+        };
+        let message = builder.multipart(body).map_err(|e| MailError::Message {
+            detail: e.to_string(),
+        })?;
         let response = self
             .transport
             .send(message)

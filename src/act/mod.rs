@@ -14,9 +14,12 @@
 //! - a reclamation re-checks the plan against the namespace as it is now, writes the
 //!   tombstone (no tombstone, no deletion), deletes with a uid precondition (so a
 //!   namespace re-created under the same name is never deleted), then tells the owners.
+//! - a reclamation done (deleted or put to sleep) is appended to the reclamation ledger
+//!   ([`ledger`]), which the weekly reports read.
 //! - every action leaves a Kubernetes event.
 
 pub mod cluster;
+pub mod ledger;
 pub mod mail;
 
 use crate::assess::{assess, Assessment};
@@ -45,6 +48,18 @@ pub struct Delivery<'a> {
 #[allow(async_fn_in_trait)]
 pub trait Deliver {
     async fn deliver(&self, delivery: Delivery<'_>) -> Result<(), String>;
+
+    /// Sends a weekly cost report (text, HTML and attached files) to `recipients`. By
+    /// default a deliverer sends no reports and says so.
+    async fn deliver_report(
+        &self,
+        recipients: &[String],
+        mail: &mail::Rendered,
+        attachments: &[mail::Attachment],
+    ) -> Result<(), String> {
+        let _ = (recipients, mail, attachments);
+        Err("this deliverer sends no reports".into())
+    }
 }
 
 /// What happened to one action.
@@ -279,6 +294,7 @@ async fn act_on(
                 );
             }
             ActionKind::Reclaim {
+                cause,
                 by: ReclaimBy::Sleep,
                 ..
             } => {
@@ -288,6 +304,14 @@ async fn act_on(
                     .await
                     .map_err(failed(Step::Reclaim))?;
                 record(obs, config, cluster, now, &action.kind, log).await?;
+                ledger::record(
+                    config,
+                    &fresh.assessment,
+                    *cause,
+                    ReclaimBy::Sleep,
+                    now,
+                    None,
+                );
                 let message = format!(
                     "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
                     action.reason
@@ -323,7 +347,7 @@ async fn act_on(
                 let message = format!("{}; {woken} workload(s) restored", action.reason);
                 note(cluster.event(&fresh.object, "Woken", &message, false).await);
             }
-            ActionKind::Reclaim { uid, .. } => {
+            ActionKind::Reclaim { uid, cause, by } => {
                 let header = format!(
                     "kube-reclaimer tombstone of namespace {name} (uid {uid}), reclaimed {}: {}",
                     rfc3339(now),
@@ -369,6 +393,8 @@ async fn act_on(
                     }
                     Err(e) => return Err(failed(Step::Reclaim)(e)),
                 }
+                let unrecorded =
+                    ledger::record(config, &fresh.assessment, *cause, *by, now, Some(&path));
                 let message = format!("{}; objects saved in {}", action.reason, path.display());
                 note(
                     cluster
@@ -383,17 +409,18 @@ async fn act_on(
                     reclaimed: true,
                 };
                 let mailed = mail.deliver(notice).await;
-                log(
-                    &kind,
-                    Outcome::Done,
-                    match mailed {
-                        Ok(()) => format!("deleted; tombstone {}", path.display()),
-                        Err(e) => format!(
-                            "deleted; tombstone {}; reclaimed notice not sent: {e}",
-                            path.display()
-                        ),
-                    },
-                );
+                let mut detail = match mailed {
+                    Ok(()) => format!("deleted; tombstone {}", path.display()),
+                    Err(e) => format!(
+                        "deleted; tombstone {}; reclaimed notice not sent: {e}",
+                        path.display()
+                    ),
+                };
+                if let Some(note) = unrecorded {
+                    detail.push_str("; ");
+                    detail.push_str(&note);
+                }
+                log(&kind, Outcome::Done, detail);
                 return Ok(());
             }
             ActionKind::Alert => {
@@ -507,6 +534,18 @@ impl Deliver for Postman<'_> {
         };
         self.mailer
             .send(recipients, &rendered)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn deliver_report(
+        &self,
+        recipients: &[String],
+        mail: &mail::Rendered,
+        attachments: &[mail::Attachment],
+    ) -> Result<(), String> {
+        self.mailer
+            .send_with(recipients, mail, attachments)
             .await
             .map_err(|e| e.to_string())
     }

@@ -2,6 +2,7 @@
 //! around the library's stages.
 
 mod explain;
+mod report;
 mod table;
 mod view;
 
@@ -63,8 +64,14 @@ pub enum Command {
     Report {
         #[command(flatten)]
         config: ConfigArg,
+        /// Folder for the reports (created if missing; it must be empty).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Report as of this RFC 3339 time instead of now.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+        at: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
     /// Configuration commands.
     #[command(subcommand)]
@@ -187,6 +194,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
         } => {
             let config = load_config(&config)?;
             init_logging(config.daemon.log_format, "info");
+            // A broken report template is refused now, not at the first report time.
+            crate::report::Templates::from_config(&config)
+                .context("cannot load the report templates")?;
             let client = kube_client(sources.kubeconfig.as_deref()).await?;
             let url = sources.prometheus_url.as_deref();
             match config.mode {
@@ -198,10 +208,16 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             }
             Ok(String::new())
         }
-        other => anyhow::bail!(
-            "`{}` is not wired to a cluster in this version yet",
-            command_name(&other)
-        ),
+        Command::Report {
+            config,
+            out,
+            at,
+            sources,
+        } => {
+            init_logging(LogFormat::Text, "warn");
+            let config = load_config(&config)?;
+            report::write(&config, &out, at, sources).await
+        }
     }
 }
 
@@ -296,16 +312,6 @@ async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Eval
         }
     }
     Ok(evaluate(collected, config, at))
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Run { .. } => "run",
-        Command::Plan { .. } => "plan",
-        Command::Explain { .. } => "explain",
-        Command::Report { .. } => "report",
-        Command::Config(_) => "config",
-    }
 }
 
 /// A few lines a platform engineer can check at a glance.

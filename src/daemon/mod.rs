@@ -1,7 +1,10 @@
 //! The `run` daemon: a reconcile cycle on the configured cron schedule, one at a time,
-//! health and metrics endpoints, leader election, and a clean stop on SIGTERM.
+//! the weekly cost reports on their own schedule ([`report`]), health and metrics
+//! endpoints, leader election, and a clean stop on SIGTERM. A cycle also runs at start,
+//! so a new replica is ready and exports figures at once.
 
 pub mod lease;
+pub mod report;
 pub mod schedule;
 
 use crate::act::{cluster::Cluster, execute, Deliver};
@@ -30,6 +33,8 @@ pub enum DaemonError {
     },
     #[error("schedules.cycle `{0}` never fires again")]
     NoNextRun(String),
+    #[error(transparent)]
+    Cycle(#[from] CollectError),
 }
 
 /// What the health endpoints report.
@@ -122,16 +127,24 @@ pub async fn run(
         "kube-reclaimer started"
     );
     let mut terminate = shutdown_signal();
+    let mut reporter = report::Reporter::default();
+    let mut first = true;
     let result = loop {
-        if !once {
-            let Some(next) =
-                schedule::next_run(&config.schedules.cycle, config.time_zone.0, Utc::now())
+        let (mut run_cycle, mut run_report) = (true, false);
+        if !(once || std::mem::take(&mut first)) {
+            let now = Utc::now();
+            let Some(next_cycle) =
+                schedule::next_run(&config.schedules.cycle, config.time_zone.0, now)
             else {
                 break Err(DaemonError::NoNextRun(
                     config.schedules.cycle.expression.clone(),
                 ));
             };
-            tracing::info!(next = %crate::model::rfc3339(next), "waiting for the next cycle");
+            // The weekly reports run on their own schedule; at the same time, after the cycle.
+            let next_report = schedule::next_run(&config.schedules.report, config.time_zone.0, now);
+            let next = next_report.map_or(next_cycle, |r| r.min(next_cycle));
+            (run_cycle, run_report) = (next_cycle == next, next_report == Some(next));
+            tracing::info!(next = %crate::model::rfc3339(next), cycle = run_cycle, reports = run_report, "waiting for the next cycle");
             let wait = (next - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -139,14 +152,33 @@ pub async fn run(
             }
         }
         // One cycle at a time: the next is scheduled only after this one ends. A signal
-        // during a cycle lets it finish, then stops.
-        let started = std::time::Instant::now();
-        let cycle = cycle(config, &client, prometheus_url, mail, &elector, &metrics);
-        tokio::pin!(cycle);
+        // during a cycle (or a report run) lets it finish, then stops.
+        let work = async {
+            let outcome = match run_cycle {
+                true => {
+                    let started = std::time::Instant::now();
+                    let outcome =
+                        cycle(config, &client, prometheus_url, mail, &elector, &metrics).await;
+                    Some((outcome, started.elapsed().as_secs_f64()))
+                }
+                false => None,
+            };
+            if run_report {
+                reporter
+                    .run(config, &client, prometheus_url, mail, &elector)
+                    .await;
+            } else if config.mode == Mode::Enforce {
+                reporter
+                    .retry(mail, &|| elector.is_leader(), Utc::now())
+                    .await;
+            }
+            outcome
+        };
+        tokio::pin!(work);
         let mut stopping = false;
         let outcome = loop {
             tokio::select! {
-                outcome = &mut cycle => break outcome,
+                outcome = &mut work => break outcome,
                 _ = &mut terminate, if !stopping => {
                     tracing::info!("stop requested: finishing the current cycle");
                     stopping = true;
@@ -154,14 +186,18 @@ pub async fn run(
             }
         };
         match outcome {
-            Ok(()) => {
+            Some((Ok(()), seconds)) => {
                 health.ready.store(true, Ordering::SeqCst);
-                metrics.cycle_completed(started.elapsed().as_secs_f64(), Utc::now());
+                metrics.cycle_completed(seconds, Utc::now());
             }
-            Err(e) => {
+            Some((Err(e), _)) => {
                 metrics.record_error(Source::Kubernetes);
+                if once {
+                    break Err(DaemonError::Cycle(e));
+                }
                 tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
             }
+            None => {}
         }
         if once || stopping {
             break Ok(());

@@ -22,8 +22,9 @@ use crate::assess::{Assessment, Verdict};
 use crate::cli::label;
 use crate::config::Config;
 use crate::evaluate::Evaluation;
+use crate::model::Span;
 use crate::plan::{ActionKind, Lifecycle, NamespacePlan, State};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::{text, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -326,7 +327,7 @@ impl Namespaces {
         self.idle.clear();
     }
 
-    fn fill(&self, a: &Assessment, p: &NamespacePlan, lifecycle: &Lifecycle, grace: TimeDelta) {
+    fn fill(&self, a: &Assessment, p: &NamespacePlan, lifecycle: &Lifecycle, grace: Span) {
         let namespace = a.name.clone();
         let team = a.owner.team.clone().unwrap_or_default();
         let ns = NamespaceLabels {
@@ -529,7 +530,7 @@ impl Metrics {
     pub fn record_evaluation(&self, evaluation: &Evaluation, config: &Config) {
         let _cycle = write(&self.cycle);
         self.namespaces.clear();
-        let grace = config.lifecycle.grace_period.as_delta();
+        let grace = config.lifecycle.grace_period;
         let items = evaluation
             .assessments
             .iter()

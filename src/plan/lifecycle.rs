@@ -43,9 +43,10 @@ pub struct Mark {
 }
 
 impl Mark {
-    /// When the namespace becomes due for reclamation: a full grace period after it was
-    /// marked and after the owners were told, and not before `reclaim_after`.
-    pub fn due_at(&self, grace: chrono::TimeDelta) -> DateTime<Utc> {
+    /// The earliest reclamation: a full grace period after both the mark and the notice,
+    /// and not before `reclaim_after`.
+    pub fn due_at(&self, grace_period: Span) -> DateTime<Utc> {
+        let grace = grace_period.as_delta();
         (self.notified_at + grace)
             .max(self.marked_at + grace)
             .max(self.reclaim_after)

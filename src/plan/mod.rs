@@ -303,7 +303,7 @@ pub fn plan_namespace(
             }
         }
         (Some(mark), Some(reason)) if mark.reason == reason => {
-            let due_at = mark.due_at(config.lifecycle.grace_period.as_delta());
+            let due_at = mark.due_at(config.lifecycle.grace_period);
             if let Some(since) = l.sleeping_since {
                 p.notes.push(format!(
                     "asleep since {} ({}); wakes when the owner extends or opts out",

@@ -310,6 +310,23 @@ fn an_expired_namespace_is_marked_then_reclaimed_after_grace_with_a_tombstone_wi
         "{text}"
     );
     assert!(events_for(bed, name).contains(&"Reclaimed".to_string()));
+    // The reclamation is in the ledger the weekly reports read.
+    let ledger = kube_reclaimer::act::ledger::read(dir);
+    assert!(ledger.readable && ledger.problems.is_empty(), "{ledger:?}");
+    let entry = ledger
+        .entries
+        .iter()
+        .find(|e| e.uid == uid)
+        .expect("a ledger entry for the namespace");
+    assert_eq!(entry.namespace, name);
+    assert_eq!(entry.at, bed.at + Duration::days(3) + Duration::minutes(1));
+    assert_eq!(entry.cause, kube_reclaimer::plan::Reason::Expired);
+    assert_eq!(entry.by, kube_reclaimer::config::ReclaimBy::Delete);
+    assert_eq!(
+        entry.tombstone.as_deref(),
+        Some(file.path().to_string_lossy().as_ref())
+    );
+    assert!(entry.requested_cost_per_hour.is_some());
 }
 
 #[test]

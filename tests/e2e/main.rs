@@ -11,4 +11,5 @@ mod bed_smoke;
 mod daemon;
 mod deploy;
 mod plan;
+mod report;
 mod run;

@@ -297,6 +297,18 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
     assert!(mails_about(bed, name)
         .iter()
         .any(|m| m.contains("was put to sleep")));
+    let ledger = kube_reclaimer::act::ledger::read(&bed.state_dir.join("tombstones-run-sleep"));
+    let slept: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.namespace == name)
+        .map(|e| (e.by, e.tombstone.clone()))
+        .collect();
+    assert_eq!(
+        slept,
+        [(kube_reclaimer::config::ReclaimBy::Sleep, None)],
+        "in the ledger, without a tombstone"
+    );
     // The owner extends: woken, replicas restored, marks gone.
     bed.block_on(async {
         let patch = serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": (Utc::now() + Duration::days(30)).to_rfc3339()}}});
@@ -378,4 +390,94 @@ fn a_dry_run_cycle_writes_nothing_not_even_a_lease_and_mails_nothing() {
             .expect("get")
     });
     assert!(lease.is_none(), "dry-run took a Lease");
+}
+
+/// Raw messages delivered to `recipient`.
+fn mails_to(bed: &Bed, recipient: &str) -> Vec<String> {
+    std::fs::read_dir(&smtp(bed).1)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|m| m.contains(&format!("X-Envelope-To: <{recipient}>")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the daemon with the weekly reports every 3 seconds and no cycle, until `until`
+/// holds for its log (at most 40 s), then stops it with SIGTERM; returns its log.
+fn daemon_with_reports(bed: &Bed, mode: &str, until: impl Fn(&str) -> bool) -> String {
+    let path = config(
+        bed,
+        &format!("reports-{mode}"),
+        free_port(),
+        "reports: {finops_recipients: [weekly-finops@example.com]}\n",
+    );
+    let text = std::fs::read_to_string(&path)
+        .expect("config")
+        .replace("mode: enforce", &format!("mode: {mode}"))
+        .replace(
+            "owners: {fallback_recipients: [platform@example.com]}",
+            "owners: {teams: {payments: [weekly-payments@example.com]}, fallback_recipients: [weekly-platform@example.com]}",
+        )
+        .replace(
+            "schedules: {cycle: '*/2 * * * * *'}",
+            "schedules: {cycle: '0 0 1 1 *', report: '*/3 * * * * *'}",
+        );
+    std::fs::write(&path, text).expect("config");
+    let log_path = bed.state_dir.join(format!("run-reports-{mode}.log"));
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut daemon = reclaimer(bed, &path, &["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start");
+    let deadline = Instant::now() + std::time::Duration::from_secs(40);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    while !until(&log()) && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(terminate(&mut daemon).success());
+    log()
+}
+
+#[test]
+fn the_daemon_mails_the_weekly_reports_on_their_own_schedule() {
+    let bed = Bed::shared();
+    // Dry-run: each report is logged, none is sent.
+    let log = daemon_with_reports(bed, "dry-run", |log| log.contains("would send"));
+    assert!(
+        log.contains("dry-run: would send weekly report") && log.contains("team-payments"),
+        "{log}"
+    );
+    assert!(mails_to(bed, "weekly-finops@example.com").is_empty());
+    // Enforce: the Lease holder mails every report, the CSV attached; no cycle runs.
+    let log = daemon_with_reports(bed, "enforce", |log| log.contains("weekly reports done"));
+    for (recipient, subject, csv) in [
+        (
+            "weekly-payments@example.com",
+            "Subject: Weekly cost report for team payments: ",
+            "team-payments.csv",
+        ),
+        (
+            "weekly-platform@example.com",
+            "Subject: Weekly cost report for namespaces without a known team: ",
+            "unassigned.csv",
+        ),
+        (
+            "weekly-finops@example.com",
+            "Subject: Weekly cost roll-up for all teams: ",
+            "finops.csv",
+        ),
+    ] {
+        let mails = mails_to(bed, recipient);
+        assert!(!mails.is_empty(), "nothing to {recipient}:\n{log}");
+        let m = &mails[0];
+        assert!(m.contains(subject), "{m}");
+        assert!(m.contains("Content-Type: multipart/mixed"), "{m}");
+        assert!(m.contains(&format!("filename=\"{csv}\"")), "{m}");
+        assert!(m.contains("Content-Type: text/csv; charset=utf-8"), "{m}");
+    }
+    assert!(log.contains("weekly reports done"), "{log}");
+    assert!(!log.contains("cycle done"), "no cycle is due: {log}");
 }

@@ -54,7 +54,7 @@ fn assert_has(text: &str, line: &str) {
 
 /// Marked for reclamation (expired) at `at`, told at the same time.
 fn marked(ns: Ns, at: &str) -> Ns {
-    let reclaim_after = (utc(at) + TimeDelta::days(3)).to_rfc3339();
+    let reclaim_after = (utc(at) + chrono::TimeDelta::days(3)).to_rfc3339();
     ns.annotation("kube-reclaimer.io/marked-at", at)
         .annotation("kube-reclaimer.io/notified-at", at)
         .annotation("kube-reclaimer.io/reclaim-after", &reclaim_after)
