@@ -158,3 +158,30 @@ fn a_bad_time_for_at_is_refused_with_an_example() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("RFC 3339 time such as 2026-11-21T12:00:00Z"));
 }
+
+#[test]
+fn run_once_fails_when_its_cycle_cannot_list_namespaces() {
+    // Nothing listens on port 9: the cycle cannot list namespaces, and a CronJob or a
+    // script running `run --once` must see a failure, not a success.
+    let kubeconfig = temp_file(
+        "unreachable.kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\n\
+         users:\n- name: u\n  user: {}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n\
+         current-context: x\n",
+    );
+    let config = temp_file(
+        "run-once.yaml",
+        "daemon: {listen: '127.0.0.1:0'}\nprometheus: {url: 'http://127.0.0.1:9', retries: 0}\n",
+    );
+    let out = reclaimer(&[
+        "run",
+        "--once",
+        "--config",
+        config.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot list namespaces"), "{stderr}");
+}
