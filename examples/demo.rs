@@ -1,6 +1,7 @@
 //! The demo cycle: brings up a local test bed (real kube-apiserver and controller-manager
 //! on etcd, real Prometheus with two weeks of metrics) holding the sample cluster, then
-//! runs `kube-reclaimer plan` against it and prints the table.
+//! runs `kube-reclaimer plan` against it and prints the table, and writes the weekly cost
+//! reports with `kube-reclaimer report --out target/demo-reports`.
 //!
 //! ```sh
 //! cargo run --example demo              # plan, then stop the bed
@@ -39,21 +40,35 @@ fn main() -> Result<()> {
         "The apiserver dates every namespace now, so the plan is evaluated as of {at}, 15 days on,\n\
          when the sample namespaces have two weeks of metrics history behind them.\n"
     );
-    let args = [
-        "kube-reclaimer",
-        "plan",
-        "--config",
-        &config.display().to_string(),
-        "--kubeconfig",
-        &bed.kubeconfig.display().to_string(),
-        "--prometheus-url",
-        &bed.prometheus_url,
-        "--at",
-        &at,
-    ]
-    .map(String::from);
-    let table = bed.block_on(execute(Cli::parse_from(&args)))?;
-    println!("{table}");
+    let sources = [
+        "--config".to_string(),
+        config.display().to_string(),
+        "--kubeconfig".to_string(),
+        bed.kubeconfig.display().to_string(),
+        "--prometheus-url".to_string(),
+        bed.prometheus_url.clone(),
+        "--at".to_string(),
+        at.clone(),
+    ];
+    let command = |words: &[&str]| {
+        let mut args: Vec<String> = std::iter::once("kube-reclaimer")
+            .chain(words.iter().copied())
+            .map(String::from)
+            .collect();
+        args.extend(sources.iter().cloned());
+        bed.block_on(execute(Cli::parse_from(&args)))
+    };
+    println!("{}", command(&["plan"])?);
+
+    // `report --out` wants an empty folder: the demo owns this one.
+    let reports = root.join("target/demo-reports");
+    if reports.exists() {
+        std::fs::remove_dir_all(&reports)
+            .with_context(|| format!("cannot clear {}", reports.display()))?;
+    }
+    let out = reports.display().to_string();
+    eprintln!("== The weekly cost reports, written to {out} instead of being mailed:\n");
+    println!("{}", command(&["report", "--out", &out])?);
     if hold {
         eprintln!("The bed stays up until you press Enter. From another shell:");
         eprintln!(
