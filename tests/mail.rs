@@ -94,9 +94,26 @@ fn server(mode: Mode) -> &'static Server {
     }
 }
 
+/// Removes the folders of earlier runs whose process is gone (their password files too).
+fn remove_stale_runs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("kube-reclaimer-mail-") else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn start_servers() -> Result<Servers, String> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("kube-reclaimer-mail-{}", std::process::id()));
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    remove_stale_runs(&tmp);
+    let base = tmp.join(format!("kube-reclaimer-mail-{}", std::process::id()));
     std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
     let modes = [
         Mode::None,

@@ -104,8 +104,8 @@ fn ledger(bed: &Bed) -> String {
 /// Runs `report --out` as of the bed's `at`, with the sample config plus a tombstone
 /// folder holding the test's ledger and a FinOps recipient.
 fn run(bed: &Bed, name: &str, prometheus_url: &str) -> Run {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("report-e2e-{name}-{}", std::process::id()));
+    // One folder per case, replaced by the next run.
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-e2e-{name}"));
     let _ = std::fs::remove_dir_all(&base);
     let tombstones = base.join("tombstones");
     std::fs::create_dir_all(&tombstones).expect("tombstone dir");
