@@ -18,6 +18,7 @@ pub mod export;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod templates;
 
 #[cfg(test)]
 mod fixtures;

@@ -18,6 +18,7 @@ use crate::assess::{Assessment, Expiry, ExpirySource, Finding, KeyKind, Signal};
 use crate::config::{Config, SmtpTls};
 use crate::model::{format_bytes, format_cores, Span};
 use crate::plan::{Action, ActionKind, Reason};
+use crate::templates::{replacement_origin, Folder, LoadError, TemplateError, TemplateSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -25,8 +26,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// How far the extension command in a mail pushes the expiry.
@@ -215,67 +215,36 @@ const BUILT_IN: [(&str, &str); 10] = [
     ("commands.html", include_str!("templates/commands.html")),
 ];
 
+/// What the notices' templates are called in messages.
+const WHAT: &str = "e-mail";
+
 /// The templates in force: the built-in ones, each possibly replaced by an operator's.
 #[derive(Debug)]
 pub struct Templates {
-    env: minijinja::Environment<'static>,
-    /// Template name to the operator's file that replaced it.
-    overridden: BTreeMap<String, PathBuf>,
+    set: TemplateSet,
 }
 
 impl Templates {
     /// The built-in templates, with those in `dir` (`smtp.templates_dir`) in their place.
-    /// Every template is checked here, so a broken one is refused before any mail.
+    /// Every template is checked here, so a broken one is refused before any mail. Every
+    /// `.txt` or `.html` file in `dir` must be one of [`TEMPLATE_NAMES`] or of the weekly
+    /// reports' ([`crate::report::TEMPLATE_NAMES`]), which are left to `report::Templates`.
     pub fn load(dir: Option<&Path>) -> Result<Templates, MailError> {
-        let mut sources: BTreeMap<String, String> = BUILT_IN
-            .iter()
-            .map(|(name, text)| (name.to_string(), text.to_string()))
-            .collect();
-        let mut overridden = BTreeMap::new();
-        if let Some(dir) = dir {
-            let dir_error = |detail: String| MailError::TemplatesDir {
-                path: dir.display().to_string(),
+        let folder = Folder::Check {
+            others: &crate::report::TEMPLATE_NAMES,
+        };
+        let set = TemplateSet::load(WHAT, &BUILT_IN, dir, folder).map_err(|e| match e {
+            LoadError::Folder { path, detail } => MailError::TemplatesDir {
+                path: path.display().to_string(),
                 detail,
-            };
-            let entries = std::fs::read_dir(dir).map_err(|e| dir_error(e.to_string()))?;
-            for entry in entries {
-                let path = entry.map_err(|e| dir_error(e.to_string()))?.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if !(name.ends_with(".txt") || name.ends_with(".html")) {
-                    continue;
-                }
-                if crate::report::TEMPLATE_NAMES.contains(&name) {
-                    // The weekly reports' templates: loaded by `report::Templates`.
-                    continue;
-                }
-                if !TEMPLATE_NAMES.contains(&name) {
-                    return Err(dir_error(format!(
-                        "`{name}` is not a template name; use one of {}, {}",
-                        TEMPLATE_NAMES.join(", "),
-                        crate::report::TEMPLATE_NAMES.join(", ")
-                    )));
-                }
-                let text = std::fs::read_to_string(&path).map_err(|e| MailError::Template {
-                    origin: override_origin(&path),
-                    detail: format!("cannot read it: {e}"),
-                })?;
-                sources.insert(name.to_string(), text);
-                overridden.insert(name.to_string(), path);
-            }
-        }
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_keep_trailing_newline(true);
-        let mut templates = Templates { env, overridden };
-        for (name, text) in sources {
-            if let Err(e) = templates.env.add_template_owned(name.clone(), text) {
-                return Err(templates.error(&name, &e));
-            }
-        }
+            },
+            LoadError::Read { path, error } => MailError::Template {
+                origin: replacement_origin(WHAT, &path),
+                detail: format!("cannot read it: {error}"),
+            },
+            LoadError::Template(e) => e.into(),
+        })?;
+        let templates = Templates { set };
         templates.check()?;
         Ok(templates)
     }
@@ -357,48 +326,12 @@ impl Templates {
 
     /// The operator's file that replaced template `name`, if any.
     pub fn overridden(&self, name: &str) -> Option<&Path> {
-        self.overridden.get(name).map(PathBuf::as_path)
+        self.set.overridden(name)
     }
 
     fn render(&self, name: &str, view: &View<'_>) -> Result<String, MailError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(view))
-            .map_err(|e| self.error(name, &e))
+        Ok(self.set.render(name, view)?)
     }
-
-    fn error(&self, name: &str, e: &minijinja::Error) -> MailError {
-        // The template that failed may be an included one: the innermost error names it.
-        let mut failing = e.name().unwrap_or(name);
-        let mut inner = std::error::Error::source(e);
-        while let Some(s) = inner {
-            if let Some(n) = s
-                .downcast_ref::<minijinja::Error>()
-                .and_then(minijinja::Error::name)
-            {
-                failing = n;
-            }
-            inner = s.source();
-        }
-        let origin = match self.overridden(failing) {
-            Some(path) => override_origin(path),
-            None => format!("built-in e-mail template {failing}"),
-        };
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        MailError::Template { origin, detail }
-    }
-}
-
-fn override_origin(path: &Path) -> String {
-    format!(
-        "e-mail template {} (from smtp.templates_dir; fix it, or remove it to use the built-in one)",
-        path.display()
-    )
 }
 
 /// What a rendering depends on besides the notice.
@@ -498,10 +431,7 @@ pub fn render(notice: &Notice, ctx: &RenderContext<'_>) -> Result<Rendered, Mail
     let text_name = format!("{name}.txt");
     let full = ctx.templates.render(&text_name, &view)?;
     let (subject, text) = split_subject(&full).ok_or_else(|| MailError::Template {
-        origin: match ctx.templates.overridden(&text_name) {
-            Some(path) => override_origin(path),
-            None => format!("built-in e-mail template {text_name}"),
-        },
+        origin: ctx.templates.set.origin(&text_name),
         detail: "it must start with a line `Subject: ...` (not empty), then the body".into(),
     })?;
     let html = ctx.templates.render(&format!("{name}.html"), &view)?;
@@ -954,6 +884,15 @@ pub enum MailError {
     Auth { server: String, detail: String },
     #[error("mail not sent: the SMTP server {server} refused it: {detail}")]
     Rejected { server: String, detail: String },
+}
+
+impl From<TemplateError> for MailError {
+    fn from(e: TemplateError) -> MailError {
+        MailError::Template {
+            origin: e.origin,
+            detail: e.detail,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,11 @@ use crate::act::mail::{expiry_command, EXTEND_BY_DAYS};
 use crate::assess::{Sizing, Verdict};
 use crate::config::{Config, MemoryStatistic, ReclaimBy};
 use crate::model::{format_bytes, Observation};
+use crate::templates::{Folder, LoadError, TemplateError, TemplateSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The report templates, by file name.
 pub const TEMPLATE_NAMES: [&str; 4] = [
@@ -53,52 +54,43 @@ pub enum ReportError {
     TemplatesDir { path: String, detail: String },
 }
 
+impl From<TemplateError> for ReportError {
+    fn from(e: TemplateError) -> ReportError {
+        ReportError::Template {
+            origin: e.origin,
+            detail: e.detail,
+        }
+    }
+}
+
+/// What the report templates are called in messages.
+const WHAT: &str = "report";
+
 /// The report templates in force: the built-in ones, each possibly replaced by an
 /// operator's file in `smtp.templates_dir`.
 #[derive(Debug)]
 pub struct Templates {
-    env: minijinja::Environment<'static>,
-    overridden: BTreeMap<String, PathBuf>,
+    set: TemplateSet,
 }
 
 impl Templates {
     /// The built-in templates, with those of the same name in `dir` in their place. Every
     /// template is rendered once with a sample report, so a broken one is refused here.
+    /// Other files in `dir` are left to the e-mail notices' loader, which checks them.
     pub fn load(dir: Option<&Path>) -> Result<Templates, ReportError> {
-        let mut sources: BTreeMap<String, String> = BUILT_IN
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect();
-        let mut overridden = BTreeMap::new();
-        if let Some(dir) = dir {
-            for name in TEMPLATE_NAMES {
-                let path = dir.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        sources.insert(name.to_string(), text);
-                        overridden.insert(name.to_string(), path);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(ReportError::TemplatesDir {
-                            path: path.display().to_string(),
-                            detail: e.to_string(),
-                        })
-                    }
-                }
-            }
-        }
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_keep_trailing_newline(true);
-        let mut templates = Templates { env, overridden };
-        for (name, text) in sources {
-            if let Err(e) = templates.env.add_template_owned(name.clone(), text) {
-                return Err(templates.error(&name, &e));
-            }
-        }
+        let set =
+            TemplateSet::load(WHAT, &BUILT_IN, dir, Folder::OwnOnly).map_err(|e| match e {
+                LoadError::Folder { path, detail } => ReportError::TemplatesDir {
+                    path: path.display().to_string(),
+                    detail,
+                },
+                LoadError::Read { path, error } => ReportError::TemplatesDir {
+                    path: path.display().to_string(),
+                    detail: error.to_string(),
+                },
+                LoadError::Template(e) => e.into(),
+            })?;
+        let templates = Templates { set };
         templates.check()?;
         Ok(templates)
     }
@@ -114,27 +106,7 @@ impl Templates {
     }
 
     fn render(&self, name: &str, view: &View) -> Result<String, ReportError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(view))
-            .map_err(|e| self.error(name, &e))
-    }
-
-    fn error(&self, name: &str, e: &minijinja::Error) -> ReportError {
-        let origin = match self.overridden.get(name) {
-            Some(path) => format!(
-                "report template {} (from smtp.templates_dir; fix it, or remove it to use the built-in one)",
-                path.display()
-            ),
-            None => format!("built-in report template {name}"),
-        };
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        ReportError::Template { origin, detail }
+        Ok(self.set.render(name, view)?)
     }
 }
 

@@ -2,6 +2,7 @@ use super::*;
 use crate::assess::{assess, Verdict};
 use crate::fixtures::{utc, v, Ns};
 use crate::plan::{plan_namespace, Lifecycle};
+use std::path::PathBuf;
 
 const EXPIRES: &str = "kube-reclaimer.io/expires";
 /// The mail's date; a month later is 2027-01-15.
