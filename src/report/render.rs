@@ -19,15 +19,17 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The report templates, by file name.
-pub const TEMPLATE_NAMES: [&str; 4] = [
+/// The report templates, by file name. `report-layout.html` is the page both HTML
+/// reports extend: head, styles, header, summary cards and the closing notes.
+pub const TEMPLATE_NAMES: [&str; 5] = [
     "report-team.txt",
     "report-team.html",
     "report-finops.txt",
     "report-finops.html",
+    "report-layout.html",
 ];
 
-const BUILT_IN: [(&str, &str); 4] = [
+const BUILT_IN: [(&str, &str); 5] = [
     ("report-team.txt", include_str!("templates/report-team.txt")),
     (
         "report-team.html",
@@ -40,6 +42,10 @@ const BUILT_IN: [(&str, &str); 4] = [
     (
         "report-finops.html",
         include_str!("templates/report-finops.html"),
+    ),
+    (
+        "report-layout.html",
+        include_str!("templates/report-layout.html"),
     ),
 ];
 

@@ -787,3 +787,34 @@ fn operator_templates_replace_the_built_in_ones_and_broken_ones_are_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_operator_layout_replaces_the_page_of_both_html_reports() {
+    let dir = std::env::temp_dir().join(format!(
+        "kube-reclaimer-report-layout-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let layout = include_str!("templates/report-layout.html")
+        .replace("kube-reclaimer &middot; {% block", "ACME &middot; {% block");
+    std::fs::write(dir.join("report-layout.html"), layout).unwrap();
+    let templates = Templates::load(Some(&dir)).unwrap();
+    let (reports, config) = super::render::sample_for_tests();
+    let mails = render(&reports, &templates, &config).unwrap();
+    for (name, tagline) in [
+        ("team-payments", "ACME &middot; weekly cost report"),
+        ("finops", "ACME &middot; weekly cost roll-up"),
+    ] {
+        let mail = mails.iter().find(|m| m.name == name).unwrap();
+        assert!(mail.html.contains(tagline), "{}", mail.html);
+    }
+
+    std::fs::write(dir.join("report-layout.html"), "{{ no_such_value }}").unwrap();
+    let err = Templates::load(Some(&dir)).unwrap_err().to_string();
+    assert!(
+        err.contains("report-layout.html (from smtp.templates_dir") && err.contains("undefined"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
