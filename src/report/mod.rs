@@ -269,6 +269,8 @@ pub struct ReclaimedList {
     pub known: bool,
     /// What could not be read (the file, or single lines: then the list may be short).
     pub problems: Vec<String>,
+    /// The ledger file read.
+    pub ledger: String,
 }
 
 /// One report: a team's, or the unassigned namespaces'.
@@ -401,6 +403,7 @@ fn reclaimed(
         requested_per_hour,
         known: ledger.readable,
         problems: ledger.problems.clone(),
+        ledger: ledger.path.clone(),
     }
 }
 

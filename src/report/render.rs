@@ -450,6 +450,7 @@ struct UpcomingView {
 #[derive(Serialize)]
 struct ReclaimedView {
     known: bool,
+    ledger: String,
     problems: Vec<String>,
     entries: Vec<EntryView>,
     requested_per_hour: String,
@@ -763,6 +764,7 @@ fn reclaimed_view(list: &ReclaimedList, f: &Fmt<'_>) -> ReclaimedView {
     }
     ReclaimedView {
         known: list.known,
+        ledger: list.ledger.clone(),
         problems: list.problems.clone(),
         entries: list.entries.iter().map(entry).collect(),
         requested_per_hour: f.sum(&list.requested_per_hour, "/h", 4),

@@ -549,6 +549,22 @@ fn reclaimed_last_week_is_the_ledger_between_a_week_ago_and_now() {
 }
 
 #[test]
+fn an_empty_week_names_the_ledger_it_was_read_from() {
+    // "Nothing was reclaimed" would claim more than is known: a ledger on a volume that
+    // was lost says nothing about the week.
+    let c = config("");
+    let e = evaluation(vec![team("pay-a", "payments").build()], &c);
+    let r = build(&e, &Ledger::of("/t/reclaimed.jsonl", vec![]), &c);
+    let mail = &rendered(&r, &c)[0];
+    for body in [&mail.text, &unescape(&mail.html)] {
+        assert!(
+            body.contains("No reclamation in this week is recorded in /t/reclaimed.jsonl."),
+            "{body}"
+        );
+    }
+}
+
+#[test]
 fn a_ledger_that_cannot_be_read_makes_last_week_unknown_never_empty() {
     let c = config("");
     let e = evaluation(vec![team("pay-a", "payments").build()], &c);
@@ -561,7 +577,7 @@ fn a_ledger_that_cannot_be_read_makes_last_week_unknown_never_empty() {
     let mail = &rendered(&r, &c)[0];
     for body in [&mail.text, &unescape(&mail.html)] {
         assert!(body.contains("What was reclaimed last week is unknown: cannot read /t/reclaimed.jsonl: Permission denied"), "{body}");
-        assert!(!body.contains("Nothing was reclaimed"), "{body}");
+        assert!(!body.contains("No reclamation in this week"), "{body}");
     }
 
     let good =
