@@ -47,32 +47,7 @@ impl Run {
 
 /// RFC 4180 records (CRLF line ends, quoted fields).
 fn csv_records(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let (mut record, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {
-                assert_eq!(chars.next(), Some('\n'), "CR without LF");
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(
-        record.is_empty() && field.is_empty(),
-        "the last record ends with CRLF"
-    );
-    records
+    crate::support::csv::records(text, crate::support::csv::LineEnds::Crlf)
 }
 
 /// The ledger of the test: reclamations around the past week, and a line that is not one.

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod bed;
+pub mod csv;
 pub mod dashboards;
 pub mod metrics;
 pub mod scenario;
