@@ -55,26 +55,10 @@ fi
 # shellcheck source=tests/bed/ports.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
+# shellcheck source=tests/bed/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 install_prometheus() {
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install prometheus (or install it yourself)"
-    log "installing Debian's prometheus package (services are not started)"
-    local policy=/usr/sbin/policy-rc.d created=0
-    if [[ ! -e $policy ]]; then
-        # invoke-rc.d and deb-systemd-invoke ask this script; 101 = action forbidden
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        created=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    local rc=0
-    {
-        apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || {
-            apt-get update -qq >/dev/null
-            apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-        }
-    } || rc=$?
-    [[ $created -eq 0 ]] || rm -f "$policy"
-    [[ $rc -eq 0 ]] || die "apt-get install prometheus failed ($rc)"
+    apt_install prometheus
     # Whatever the init system, leave nothing of the package's own services running.
     local svc
     for svc in prometheus prometheus-node-exporter; do

@@ -31,23 +31,9 @@ missing=()
 command -v timeout >/dev/null 2>&1 || missing+=(coreutils)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 if [[ ${#missing[@]} -gt 0 ]]; then
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${missing[*]} (or install them yourself)"
-    export DEBIAN_FRONTEND=noninteractive
-    # Tests may call this in parallel: one apt-get at a time.
-    LOCK_DIR="${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}"
-    mkdir -p "$LOCK_DIR"
-    exec 9>"$LOCK_DIR/apt.lock"
-    flock 9
-    if [[ ! -x "$CHROMIUM" ]]; then
-        log "installing missing Debian packages: ${missing[*]} (once; about a minute)"
-        started=$SECONDS
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-            apt-get update -qq >/dev/null
-            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        }
-        log "installed in $((SECONDS - started)) s"
-    fi
-    exec 9>&-
+    # shellcheck source=tests/bed/apt.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+    apt_install "${missing[@]}"
     [[ -x "$CHROMIUM" ]] || die "$CHROMIUM is missing after installing chromium"
 fi
 

@@ -66,13 +66,9 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 if [[ ${#missing[@]} -gt 0 ]]; then
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${missing[*]} (or install them yourself)"
-    log "installing missing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    }
+    # shellcheck source=tests/bed/apt.sh
+    source "$BED_DIR/apt.sh"
+    apt_install "${missing[@]}"
     "$PYTHON" -c 'import aiosmtpd' || die "$PYTHON cannot import aiosmtpd after installing python3-aiosmtpd"
 fi
 

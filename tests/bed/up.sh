@@ -24,20 +24,15 @@ LOGS="$STATE/logs"
 PIDS="$STATE/pids"
 
 # ---------------------------------------------------------------- prerequisites
+# shellcheck source=tests/bed/apt.sh
+source "$BED_DIR/apt.sh"
 ensure_pkgs() {
     local missing=() cmd pkg
     for pair in etcd:etcd-server openssl:openssl curl:curl flock:util-linux setsid:util-linux; do
         cmd="${pair%%:*}"; pkg="${pair#*:}"
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
     done
-    [[ ${#missing[@]} -eq 0 ]] && return 0
-    log "installing missing Debian packages: ${missing[*]}"
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${missing[*]} (or install them yourself)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    }
+    [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }
 
 alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
