@@ -38,7 +38,7 @@ pub fn evaluate(collected: Collected, config: &Config, at: DateTime<Utc>) -> Eva
         .map(|o| {
             (
                 assess(o, config, at),
-                Lifecycle::from_annotations(&o.namespace.annotations, &config.keys.state_prefix),
+                Lifecycle::of(&o.namespace, &config.keys.state_prefix),
             )
         })
         .collect();

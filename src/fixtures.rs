@@ -50,6 +50,13 @@ impl Ns {
         self.0.namespace.labels.insert(key.into(), value.into());
         self
     }
+    /// Marks the lifecycle annotations as written by the daemon for this very namespace
+    /// (`kube-reclaimer.io/uid` holds its uid).
+    pub fn ours(self) -> Self {
+        let uid = self.0.namespace.uid.clone();
+        self.annotation("kube-reclaimer.io/uid", &uid)
+    }
+
     pub fn annotation(mut self, key: &str, value: &str) -> Self {
         self.0
             .namespace

@@ -136,6 +136,9 @@ pub struct Lifecycle {
     pub reminder_offsets: Vec<Span>,
     /// Time between marking (with notice to the owner) and reclamation.
     pub grace_period: Span,
+    /// A notice older than this is stale: the owners are told again, and the grace period
+    /// starts over, before anything is reclaimed.
+    pub notice_max_age: Span,
     /// Upper bound on namespaces reclaimed in one cycle.
     pub max_reclaims_per_cycle: u32,
     /// Where a namespace's objects are saved as YAML before it is deleted.
@@ -158,6 +161,7 @@ impl Default for Lifecycle {
         Lifecycle {
             reminder_offsets: vec![Span::days(7), Span::days(1)],
             grace_period: Span::days(3),
+            notice_max_age: Span::days(14),
             max_reclaims_per_cycle: 5,
             tombstone_dir: "/var/lib/kube-reclaimer/tombstones".into(),
             reclaim_by: ReclaimBy::Delete,
@@ -591,6 +595,14 @@ impl Config {
                 "lifecycle.grace_period",
                 l.grace_period.to_string(),
                 "at least 1h, so owners have time to react to the notice",
+            );
+        }
+        if l.notice_max_age.as_seconds() < l.grace_period.as_seconds() + Span::days(1).as_seconds()
+        {
+            bad(
+                "lifecycle.notice_max_age",
+                l.notice_max_age.to_string(),
+                "at least lifecycle.grace_period + 1d, or every notice goes stale before it is due",
             );
         }
         if l.tombstone_dir.trim().is_empty() {

@@ -537,10 +537,7 @@ impl Metrics {
             .zip(&evaluation.plan.namespaces)
             .zip(&evaluation.observations);
         for ((assessment, plan), observation) in items {
-            let lifecycle = Lifecycle::from_annotations(
-                &observation.namespace.annotations,
-                &config.keys.state_prefix,
-            );
+            let lifecycle = Lifecycle::of(&observation.namespace, &config.keys.state_prefix);
             self.namespaces.fill(assessment, plan, &lifecycle, grace);
         }
         let prices = &evaluation.prices;

@@ -11,8 +11,14 @@
 //! | `reason`          | `expired` or `idle`                                          |
 //! | `sleeping-since`  | RFC 3339: when its workloads were scaled to zero (sleep mode) |
 //! | `reported`        | fingerprint of the malformed values last reported            |
+//! | `uid`             | the uid of the namespace this state was written for          |
+//!
+//! State is only trusted on the namespace it was written for: a namespace restored from
+//! its tombstone, by a backup tool or by GitOps comes back with our old annotations but a
+//! new uid, and all of that state is void (the owners are told afresh before anything is
+//! reclaimed). A mark older than the namespace itself is void too.
 
-use crate::model::Span;
+use crate::model::{rfc3339, NamespaceMeta, Span};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,6 +76,11 @@ pub struct Lifecycle {
     /// Our own annotations that could not be read (someone edited them). Their state is
     /// ignored: an unreadable mark is no mark, so a reclamation starts over with a notice.
     pub unreadable: Vec<String>,
+    /// The uid of the namespace this state belongs to, written with it.
+    pub uid: Option<String>,
+    /// Why state found on the namespace was voided (written for another namespace, or a
+    /// mark older than the namespace): it is removed at the next write.
+    pub voided: Option<String>,
 }
 
 const MARKED_AT: &str = "marked-at";
@@ -79,6 +90,7 @@ const REASON: &str = "reason";
 const REMINDERS: &str = "reminders";
 const REPORTED: &str = "reported";
 const SLEEPING_SINCE: &str = "sleeping-since";
+const UID: &str = "uid";
 const MARK_KEYS: [&str; 4] = [MARKED_AT, NOTIFIED_AT, RECLAIM_AFTER, REASON];
 
 impl Lifecycle {
@@ -140,7 +152,56 @@ impl Lifecycle {
             reported: get(REPORTED).cloned(),
             sleeping_since,
             unreadable,
+            uid: get(UID).cloned(),
+            voided: None,
         }
+    }
+
+    /// Reads the state of namespace `ns`, trusting only what was written for it: state
+    /// recorded for another uid (or for none, as by versions before uids were recorded)
+    /// is void as a whole, and so is a mark that predates the namespace's creation.
+    pub fn of(ns: &NamespaceMeta, prefix: &str) -> Lifecycle {
+        let mut l = Lifecycle::from_annotations(&ns.annotations, prefix);
+        let recorded = l.uid.take();
+        let has_state = l.mark.is_some()
+            || l.reminders.is_some()
+            || l.reported.is_some()
+            || l.sleeping_since.is_some();
+        if has_state && recorded.as_deref() != Some(ns.uid.as_str()) {
+            let whose = match &recorded {
+                Some(other) => format!("for another namespace (uid {other})"),
+                None => format!("without {prefix}{UID}"),
+            };
+            return Lifecycle {
+                uid: Some(ns.uid.clone()),
+                voided: Some(format!(
+                    "lifecycle state written {whose}, not for this namespace (uid {}): ignored, owners are told afresh",
+                    ns.uid
+                )),
+                unreadable: l.unreadable,
+                ..Lifecycle::default()
+            };
+        }
+        if let Some(m) = &l.mark {
+            if m.marked_at < ns.created_at || m.notified_at < ns.created_at {
+                l.voided = Some(format!(
+                    "mark of {} predates the namespace (created {}): ignored, owners are told afresh",
+                    rfc3339(m.marked_at),
+                    rfc3339(ns.created_at)
+                ));
+                l.mark = None;
+            }
+        }
+        l.uid = Some(ns.uid.clone());
+        l
+    }
+
+    /// Whether any state is held (and so the uid it belongs to must be written with it).
+    fn holds_state(&self) -> bool {
+        self.mark.is_some()
+            || self.reminders.is_some()
+            || self.reported.is_some()
+            || self.sleeping_since.is_some()
     }
 
     /// The annotations that hold this state: `None` removes an annotation (as in a
@@ -162,6 +223,7 @@ impl Lifecycle {
         );
         out.insert(key(REPORTED), self.reported.clone());
         out.insert(key(SLEEPING_SINCE), self.sleeping_since.as_ref().map(rfc));
+        out.insert(key(UID), self.uid.clone().filter(|_| self.holds_state()));
         out
     }
 
@@ -212,6 +274,8 @@ mod tests {
             reported: Some("abc".into()),
             sleeping_since: Some(utc("2026-11-04T10:00:00Z")),
             unreadable: vec![],
+            uid: Some("uid-1".into()),
+            voided: None,
         };
         assert_eq!(Lifecycle::from_annotations(&written(&l), P), l);
         assert_eq!(
@@ -272,5 +336,87 @@ mod tests {
         let l = read(&[("reminders", "7d")]);
         assert_eq!(l.reminders, None);
         assert_eq!(l.unreadable, vec![format!("{P}reminders=7d")]);
+    }
+
+    fn namespace(uid: &str, created: &str, pairs: &[(&str, &str)]) -> NamespaceMeta {
+        NamespaceMeta {
+            name: "team-a".into(),
+            uid: uid.into(),
+            created_at: utc(created),
+            labels: BTreeMap::new(),
+            annotations: pairs
+                .iter()
+                .map(|(k, v)| (format!("{P}{k}"), v.to_string()))
+                .collect(),
+        }
+    }
+
+    const MARK: [(&str, &str); 4] = [
+        ("marked-at", "2026-11-01T10:00:00Z"),
+        ("notified-at", "2026-11-01T10:00:00Z"),
+        ("reclaim-after", "2026-11-04T10:00:00Z"),
+        ("reason", "expired"),
+    ];
+
+    #[test]
+    fn state_written_for_this_uid_is_kept_and_written_with_it() {
+        let mut pairs = MARK.to_vec();
+        pairs.push(("uid", "uid-1"));
+        let l = Lifecycle::of(&namespace("uid-1", "2026-10-01T00:00:00Z", &pairs), P);
+        assert!(l.mark.is_some());
+        assert_eq!(l.voided, None);
+        assert_eq!(
+            written(&l).get(&format!("{P}uid")),
+            Some(&"uid-1".to_string())
+        );
+        let cleared = Lifecycle { mark: None, ..l };
+        assert_eq!(
+            cleared.to_annotations(P).get(&format!("{P}uid")),
+            Some(&None),
+            "no state, no uid"
+        );
+    }
+
+    #[test]
+    fn state_copied_from_another_namespace_is_void() {
+        let mut pairs = MARK.to_vec();
+        pairs.push(("uid", "uid-old"));
+        pairs.push((
+            "reminders",
+            r#"{"expires_at":"2026-11-01T00:00:00Z","sent":["7d","1d"]}"#,
+        ));
+        let restored = namespace("uid-new", "2026-11-05T00:00:00Z", &pairs);
+        let l = Lifecycle::of(&restored, P);
+        assert_eq!(l.mark, None);
+        assert_eq!(
+            l.reminders, None,
+            "its reminders were sent to another namespace"
+        );
+        assert!(
+            l.voided.as_deref().is_some_and(|v| v.contains("uid-old")),
+            "{l:?}"
+        );
+        // Written again, it carries the new uid and drops the copied state.
+        let patch = l.to_annotations(P);
+        assert_eq!(patch.get(&format!("{P}marked-at")), Some(&None));
+    }
+
+    #[test]
+    fn state_without_a_uid_is_void() {
+        let l = Lifecycle::of(&namespace("uid-1", "2026-10-01T00:00:00Z", &MARK), P);
+        assert_eq!(l.mark, None);
+        assert!(l.voided.is_some());
+    }
+
+    #[test]
+    fn a_mark_older_than_the_namespace_is_void() {
+        let mut pairs = MARK.to_vec();
+        pairs.push(("uid", "uid-1"));
+        let l = Lifecycle::of(&namespace("uid-1", "2026-11-02T00:00:00Z", &pairs), P);
+        assert_eq!(l.mark, None);
+        assert!(
+            l.voided.as_deref().is_some_and(|v| v.contains("predates")),
+            "{l:?}"
+        );
     }
 }

@@ -194,6 +194,9 @@ pub fn plan_namespace(
         p.notes
             .push(format!("lifecycle annotation ignored: {problem}"));
     }
+    if let Some(why) = &l.voided {
+        p.notes.push(why.clone());
+    }
 
     if !a.findings.is_empty() {
         let fingerprint = fingerprint(&a.findings);
@@ -291,7 +294,13 @@ pub fn plan_namespace(
 
     match (&l.mark, condition) {
         (None, None) => {
-            if l.sleeping_since.is_some() {
+            if l.voided.is_some() {
+                act(
+                    ActionKind::Unmark,
+                    "lifecycle annotations not written for this namespace were removed".into(),
+                    false,
+                );
+            } else if l.sleeping_since.is_some() {
                 act(
                     ActionKind::Wake,
                     "the reclamation mark was removed".into(),
@@ -301,6 +310,29 @@ pub fn plan_namespace(
                 p.notes
                     .push("idle, but idle.reclaim is off: not marked".into());
             }
+        }
+        (Some(mark), Some(reason))
+            if mark.reason == reason
+                && l.sleeping_since.is_none()
+                && now - mark.notified_at > config.lifecycle.notice_max_age.as_delta() =>
+        {
+            // An old notice is no notice: the owners may long have forgotten it (the mark
+            // waited through months of unknown idleness, or behind the per-cycle limit).
+            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
+            act(
+                ActionKind::Mark {
+                    cause: reason,
+                    reclaim_after,
+                },
+                format!(
+                    "{}; the owners were told {}, more than {} ago: told again, reclaimed after {} unless the owner acts",
+                    reason_text(reason),
+                    rfc3339(mark.notified_at),
+                    config.lifecycle.notice_max_age,
+                    rfc3339(reclaim_after)
+                ),
+                true,
+            );
         }
         (Some(mark), Some(reason)) if mark.reason == reason => {
             let due_at = mark.due_at(config.lifecycle.grace_period);

@@ -194,6 +194,8 @@ fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
         reported: reported.then(|| "0000000000000000".into()),
         sleeping_since: None,
         unreadable: vec![],
+        uid: None,
+        voided: None,
     })
 }
 

@@ -397,7 +397,7 @@ fn at_most_the_configured_number_of_reclaims_per_cycle_earliest_first() {
             let a = assess(&ns.build(), &c, utc(NOW));
             (
                 a,
-                marked(Reason::Expired, &format!("2026-11-0{}T00:00:00Z", 5 - i)),
+                marked(Reason::Expired, &format!("2026-11-1{}T00:00:00Z", 5 - i)),
             )
         })
         .collect();
@@ -428,7 +428,7 @@ fn dry_run_plans_the_same_actions_and_executes_none() {
         ),
         (
             Ns::new("b").label(EXPIRES, "2026-11-01"),
-            marked(Reason::Expired, "2026-11-01T00:00:00Z"),
+            marked(Reason::Expired, "2026-11-10T00:00:00Z"),
         ),
         (expiring(), Lifecycle::default()),
     ]
@@ -508,4 +508,71 @@ fn in_sleep_mode_a_due_namespace_sleeps_until_its_owner_extends_it() {
         let awake = asleep.after(&p.actions[0].kind, utc(later));
         assert_eq!((awake.mark, awake.sleeping_since), (None, None), "{rule}");
     }
+}
+
+#[test]
+fn a_namespace_restored_with_an_old_mark_is_marked_afresh_and_its_owners_told() {
+    // Restored from its tombstone (or by a backup tool): our annotations came back, the
+    // uid is new. A mark from 2026-11-01 would be long due on 2026-11-21.
+    let c = config();
+    let ns = Ns::new("restored")
+        .label(EXPIRES, "2026-11-01")
+        .annotation("kube-reclaimer.io/marked-at", "2026-11-01T00:00:00Z")
+        .annotation("kube-reclaimer.io/notified-at", "2026-11-01T00:00:00Z")
+        .annotation("kube-reclaimer.io/reclaim-after", "2026-11-04T00:00:00Z")
+        .annotation("kube-reclaimer.io/reason", "expired")
+        .annotation("kube-reclaimer.io/uid", "uid-of-the-deleted-one")
+        .build();
+    let a = assess(&ns, &c, utc(NOW));
+    let l = Lifecycle::of(&ns.namespace, &c.keys.state_prefix);
+    let p = plan_namespace(&a, &l, &c, utc(NOW));
+    assert_eq!(kinds(&p), vec!["mark"], "{p:?}");
+    assert!(!p.actions[0].recipients.is_empty(), "the owners are told");
+    assert!(
+        p.notes.iter().any(|n| n.contains("uid-of-the-deleted-one")),
+        "{p:?}"
+    );
+    // The same annotations without a uid (written by an earlier version): also void.
+    let mut ns = ns;
+    ns.namespace.annotations.remove("kube-reclaimer.io/uid");
+    let l = Lifecycle::of(&ns.namespace, &c.keys.state_prefix);
+    assert_eq!(kinds(&plan_namespace(&a, &l, &c, utc(NOW))), vec!["mark"]);
+}
+
+#[test]
+fn copied_state_on_a_namespace_with_no_cause_is_removed() {
+    let c = config();
+    let ns = expiring()
+        .annotation(
+            "kube-reclaimer.io/reminders",
+            r#"{"expires_at":"2026-12-01T00:00:00Z","sent":["7d","1d"]}"#,
+        )
+        .annotation("kube-reclaimer.io/uid", "someone-else")
+        .build();
+    let a = assess(&ns, &c, utc("2026-11-10T00:00:00Z"));
+    let l = Lifecycle::of(&ns.namespace, &c.keys.state_prefix);
+    let p = plan_namespace(&a, &l, &c, utc("2026-11-10T00:00:00Z"));
+    assert_eq!(kinds(&p), vec!["unmark"], "{p:?}");
+    // Its reminders were another namespace's: this one is reminded in its own right.
+    let p = plan_namespace(&a, &l, &c, utc("2026-11-25T00:00:00Z"));
+    assert!(kinds(&p).contains(&"remind"), "{p:?}");
+}
+
+#[test]
+fn a_notice_older_than_notice_max_age_is_sent_again_before_any_reclamation() {
+    let c = config();
+    assert_eq!(c.lifecycle.notice_max_age, Span::days(14));
+    let ns = || Ns::new("quiet").unused();
+    // Marked idle 20 days ago; idleness was unknown for weeks, now it is confirmed again.
+    let l = marked(Reason::Idle, "2026-11-01T12:00:00Z");
+    let p = plan_at(ns(), &l, &c, NOW);
+    assert_eq!(kinds(&p), vec!["mark"], "told again, not reclaimed: {p:?}");
+    assert!(p.actions[0].reason.contains("told again"), "{p:?}");
+    let ActionKind::Mark { reclaim_after, .. } = p.actions[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(reclaim_after, utc(NOW) + chrono::TimeDelta::days(3));
+    // Within the bound, it is reclaimed as before.
+    let l = marked(Reason::Idle, "2026-11-10T12:00:00Z");
+    assert_eq!(kinds(&plan_at(ns(), &l, &c, NOW)), vec!["reclaim"]);
 }

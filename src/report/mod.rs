@@ -224,8 +224,7 @@ fn pending_reclamation(
             _ => {}
         }
     }
-    let lifecycle =
-        Lifecycle::from_annotations(&obs.namespace.annotations, &config.keys.state_prefix);
+    let lifecycle = Lifecycle::of(&obs.namespace, &config.keys.state_prefix);
     match (&lifecycle.mark, lifecycle.sleeping_since) {
         (Some(mark), None) if p.state != State::Protected && p.state != State::OptedOut => (
             Some(mark.due_at(config.lifecycle.grace_period)),

@@ -459,6 +459,7 @@ fn marked_namespaces_are_reclaimed_when_their_grace_period_ends_and_due_ones_now
         let t = crate::model::rfc3339(notified);
         team(name, "payments")
             .annotation(EXPIRES, "2026-11-01T00:00:00Z")
+            .ours()
             .annotation("kube-reclaimer.io/marked-at", &t)
             .annotation("kube-reclaimer.io/notified-at", &t)
             .annotation("kube-reclaimer.io/reclaim-after", &t)
@@ -608,6 +609,7 @@ fn idle_or_pending_cost_is_the_requested_cost_of_idle_and_marked_namespaces() {
             team("marked", "payments")
                 .requests(1, 2.0, 2.0 * GIB)
                 .annotation(EXPIRES, "2026-11-20T00:00:00Z")
+                .ours()
                 .annotation("kube-reclaimer.io/marked-at", &at)
                 .annotation("kube-reclaimer.io/notified-at", &at)
                 .annotation("kube-reclaimer.io/reclaim-after", &at)
@@ -616,6 +618,7 @@ fn idle_or_pending_cost_is_the_requested_cost_of_idle_and_marked_namespaces() {
             // Marked, but the owner extended it: the mark goes.
             team("extended", "payments")
                 .annotation(EXPIRES, "2027-01-20T00:00:00Z")
+                .ours()
                 .annotation("kube-reclaimer.io/marked-at", &at)
                 .annotation("kube-reclaimer.io/notified-at", &at)
                 .annotation("kube-reclaimer.io/reclaim-after", &at)

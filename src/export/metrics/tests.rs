@@ -55,7 +55,8 @@ fn assert_has(text: &str, line: &str) {
 /// Marked for reclamation (expired) at `at`, told at the same time.
 fn marked(ns: Ns, at: &str) -> Ns {
     let reclaim_after = (utc(at) + chrono::TimeDelta::days(3)).to_rfc3339();
-    ns.annotation("kube-reclaimer.io/marked-at", at)
+    ns.ours()
+        .annotation("kube-reclaimer.io/marked-at", at)
         .annotation("kube-reclaimer.io/notified-at", at)
         .annotation("kube-reclaimer.io/reclaim-after", &reclaim_after)
         .annotation("kube-reclaimer.io/reason", "expired")
