@@ -219,18 +219,25 @@ impl Cluster {
         Ok(path)
     }
 
-    /// Deletes the namespace only if it is still the one with `uid`.
-    pub async fn delete(&self, name: &str, uid: &str) -> Result<(), WriteError> {
+    /// Deletes the namespace only if it is still the one with `uid`, unchanged since
+    /// `resource_version`.
+    pub async fn delete(
+        &self,
+        name: &str,
+        uid: &str,
+        resource_version: &str,
+    ) -> Result<(), WriteError> {
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: Some(uid.to_string()),
-                resource_version: None,
+                resource_version: Some(resource_version.to_string()),
             }),
             ..DeleteParams::default()
         };
         match self.namespaces().delete(name, &params).await {
             Ok(_) => Ok(()),
-            // A failed uid precondition is a 409: another namespace holds the name now.
+            // A failed precondition is a 409: another namespace holds the name now, or
+            // this one changed since it was read.
             Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
                 Err(WriteError::Gone(name.to_string()))
             }

@@ -4,16 +4,23 @@
 //! with its fresh labels and annotations (the owner may have just extended it), and only
 //! the actions that still stand are carried out:
 //!
+//! - the leader check (`may_act`) is made again right before every mail, every scale and
+//!   every delete, not once per cycle.
 //! - a mail (reminder, mark notice, malformed values) counts as sent when the server
 //!   accepted it; only then is it recorded in the namespace's annotations, with a merge
-//!   patch guarded by the resourceVersion just read. A conflict means re-read and re-plan:
-//!   when the action still stands, the record is written on the fresh version without
-//!   sending again. Mails are therefore sent **at least once**: if the daemon dies
-//!   between the accepted mail and the annotation, the next cycle sends it again. A
+//!   patch guarded by the resourceVersion just read. What is recorded is exactly what was
+//!   sent, and only while the re-read plan still asks for exactly that: an owner who
+//!   changed the expiry meanwhile gets no record of a reminder he was never sent. A
+//!   conflict means re-read and re-plan. A record that cannot be written is kept in
+//!   memory ([`unrecorded`]) and retried with backoff; the mail is not sent again while
+//!   the daemon runs. Mails are therefore sent **at least once**: if the daemon dies
+//!   between the accepted mail and the annotation, the next run sends it again. A
 //!   duplicate reminder is a nuisance; a lost one could end in a surprise deletion.
 //! - a reclamation re-checks the plan against the namespace as it is now, writes the
-//!   tombstone (no tombstone, no deletion), deletes with a uid precondition (so a
-//!   namespace re-created under the same name is never deleted), then tells the owners.
+//!   tombstone (no tombstone, no deletion), then reads and re-plans once more and deletes
+//!   only if nothing changed, with uid and resourceVersion preconditions (so neither a
+//!   namespace re-created under the same name nor one its owner just extended is ever
+//!   deleted), then tells the owners.
 //! - a reclamation done (deleted or put to sleep) is appended to the reclamation ledger
 //!   ([`ledger`]), which the weekly reports read.
 //! - every action leaves a Kubernetes event.
@@ -21,6 +28,7 @@
 pub mod cluster;
 pub mod ledger;
 pub mod mail;
+pub mod unrecorded;
 
 use crate::assess::{assess, Assessment};
 use crate::config::{Config, ReclaimBy};
@@ -32,6 +40,7 @@ use cluster::{Cluster, WriteError};
 use k8s_openapi::api::core::v1::Namespace;
 use serde::Serialize;
 use std::path::Path;
+use unrecorded::{mail_key, Unrecorded};
 
 /// What a mail is about; the mailer turns it into a message.
 pub struct Delivery<'a> {
@@ -107,16 +116,37 @@ fn failed(step: Step) -> impl Fn(WriteError) -> Failure {
     move |error| Failure { step, error }
 }
 
-/// Carries out the executable actions of `evaluation`, namespace by namespace, while
-/// `may_act` holds (the leader Lease). Returns one line per action.
-pub async fn execute(
+/// What the act stage is given besides the plan: where to write and mail, whether it may
+/// still act (the leader Lease, checked before every write), and the mails accepted but
+/// not yet recorded (kept by the daemon from cycle to cycle).
+pub struct Actor<'a, D: Deliver> {
+    pub config: &'a Config,
+    pub cluster: &'a Cluster,
+    pub mail: &'a D,
+    pub may_act: &'a (dyn Fn() -> bool + Sync),
+    pub unrecorded: &'a Unrecorded,
+}
+
+/// Carries out the executable actions of `evaluation` at `now`, namespace by namespace,
+/// while `may_act` holds (the leader Lease). Returns one line per action.
+pub async fn execute<D: Deliver>(
     evaluation: &Evaluation,
-    config: &Config,
-    cluster: &Cluster,
-    mail: &impl Deliver,
+    actor: &Actor<'_, D>,
     now: DateTime<Utc>,
-    may_act: &(dyn Fn() -> bool + Sync),
 ) -> Vec<Done> {
+    let may_act = actor.may_act;
+    let planned_mails = evaluation
+        .plan
+        .namespaces
+        .iter()
+        .zip(&evaluation.observations)
+        .flat_map(|(p, o)| {
+            p.actions
+                .iter()
+                .filter_map(|a| mail_key(&o.namespace.uid, &a.kind))
+        })
+        .collect();
+    actor.unrecorded.retain(&planned_mails);
     let mut done = Vec::new();
     for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
         if !planned.actions.iter().any(|a| a.execute) {
@@ -146,7 +176,7 @@ pub async fn execute(
                 detail,
             });
         };
-        if let Err(f) = act_on(obs, config, cluster, mail, now, reclaim_allowed, &mut log).await {
+        if let Err(f) = act_on(obs, actor, now, reclaim_allowed, &mut log).await {
             log("namespace", Outcome::Failed(f.step), f.error.to_string());
         }
     }
@@ -186,8 +216,7 @@ async fn refresh(
         ..obs.clone()
     };
     let assessment = assess(&fresh_obs, config, now);
-    let lifecycle =
-        Lifecycle::from_annotations(&fresh_obs.namespace.annotations, &config.keys.state_prefix);
+    let lifecycle = Lifecycle::of(&fresh_obs.namespace, &config.keys.state_prefix);
     let actions = plan_namespace(&assessment, &lifecycle, config, now).actions;
     Ok(Some(Fresh {
         resource_version: meta.resource_version.clone().unwrap_or_default(),
@@ -213,15 +242,14 @@ fn same_kind(a: &ActionKind, b: &ActionKind) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
-async fn act_on(
+async fn act_on<D: Deliver>(
     obs: &Observation,
-    config: &Config,
-    cluster: &Cluster,
-    mail: &impl Deliver,
+    actor: &Actor<'_, D>,
     now: DateTime<Utc>,
     reclaim_allowed: bool,
     log: &mut impl FnMut(&str, Outcome, String),
 ) -> Result<(), Failure> {
+    let (config, cluster, mail) = (actor.config, actor.cluster, actor.mail);
     let name = &obs.namespace.name;
     let Some(fresh) = refresh(obs, config, cluster, now)
         .await
@@ -236,10 +264,50 @@ async fn act_on(
     };
     for action in fresh.actions.iter().filter(|a| a.execute) {
         let kind = kind_name(&action.kind);
+        if !(actor.may_act)() {
+            log(
+                &kind,
+                Outcome::Skipped,
+                "no longer the leader (Lease not renewed in time): not acting".into(),
+            );
+            return Ok(());
+        }
         match &action.kind {
             ActionKind::Remind { .. }
             | ActionKind::Mark { .. }
             | ActionKind::ReportFindings { .. } => {
+                let key = mail_key(&obs.namespace.uid, &action.kind);
+                if let Some((key, owed)) = key
+                    .as_deref()
+                    .and_then(|k| actor.unrecorded.get(k).map(|e| (k, e)))
+                {
+                    // Accepted earlier, its record still owed: never mailed again.
+                    if now < owed.next_try {
+                        log(
+                            &kind,
+                            Outcome::Skipped,
+                            format!(
+                                "mailed {} but not yet recorded ({} failed record(s)); not sent again, record retried after {}",
+                                rfc3339(owed.sent_at),
+                                owed.failures,
+                                rfc3339(owed.next_try)
+                            ),
+                        );
+                    } else {
+                        record_mail(
+                            obs,
+                            actor,
+                            now,
+                            key,
+                            &owed.kind,
+                            owed.sent_at,
+                            &fresh.object,
+                            log,
+                        )
+                        .await?;
+                    }
+                    continue;
+                }
                 let delivery = Delivery {
                     action,
                     assessment: &fresh.assessment,
@@ -266,7 +334,13 @@ async fn act_on(
                     // Nothing is recorded: the next cycle tries again.
                     return Ok(());
                 }
-                record(obs, config, cluster, now, &action.kind, log).await?;
+                if let Some(key) = &key {
+                    if !record_mail(obs, actor, now, key, &action.kind, now, &fresh.object, log)
+                        .await?
+                    {
+                        continue;
+                    }
+                }
                 let reason = match &action.kind {
                     ActionKind::Remind { .. } => "ReminderSent",
                     ActionKind::Mark { .. } => "MarkedForReclamation",
@@ -381,13 +455,43 @@ async fn act_on(
                         return Ok(());
                     }
                 };
-                match cluster.delete(name, uid).await {
+                // Writing the tombstone takes time: the owner may have extended the
+                // namespace meanwhile. Read and plan again; delete only what was decided
+                // on, unchanged since (uid and resourceVersion preconditions).
+                let again = if (actor.may_act)() {
+                    refresh(obs, config, cluster, now)
+                        .await
+                        .map_err(failed(Step::Read))?
+                } else {
+                    None
+                };
+                let unchanged = again.as_ref().is_some_and(|f| {
+                    f.resource_version == fresh.resource_version
+                        && f.actions.iter().any(|a| a.execute && a.kind == action.kind)
+                });
+                if !unchanged {
+                    let _ = std::fs::remove_file(&path);
+                    let why = if !(actor.may_act)() {
+                        "no longer the leader (Lease not renewed in time)"
+                    } else {
+                        "the namespace changed while its tombstone was written"
+                    };
+                    log(
+                        &kind,
+                        Outcome::Skipped,
+                        format!("{why}: not deleted this cycle"),
+                    );
+                    return Ok(());
+                }
+                match cluster.delete(name, uid, &fresh.resource_version).await {
                     Ok(()) => {}
                     Err(WriteError::Gone(_)) => {
+                        let _ = std::fs::remove_file(&path);
                         log(
                             &kind,
                             Outcome::Skipped,
-                            "the namespace was re-created or deleted meanwhile".into(),
+                            "the namespace was re-created, changed or deleted meanwhile: not deleted"
+                                .into(),
                         );
                         return Ok(());
                     }
@@ -438,6 +542,16 @@ async fn act_on(
     Ok(())
 }
 
+/// How writing a record ended.
+enum Recorded {
+    Written,
+    /// The fresh state already holds it (another replica, or an earlier try, wrote it).
+    AlreadyThere,
+    /// The re-read plan no longer asks for it: nothing is recorded.
+    NoLongerPlanned,
+    Failed(WriteError),
+}
+
 /// Records a carried-out action in the namespace's annotations, on the version just read.
 /// On a conflict, re-reads and re-plans: if the action still stands, records it on the
 /// fresh version (without acting again); if not, someone else already did.
@@ -449,8 +563,84 @@ async fn record(
     kind: &ActionKind,
     log: &mut impl FnMut(&str, Outcome, String),
 ) -> Result<(), Failure> {
+    match record_as(obs, config, cluster, now, kind, now, log).await? {
+        Recorded::Failed(WriteError::Conflict(_)) => {
+            log(
+                &kind_name(kind),
+                Outcome::Failed(Step::Annotate),
+                "kept changing under us; retried next cycle".into(),
+            );
+            Ok(())
+        }
+        Recorded::Failed(e) => Err(failed(Step::Annotate)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Records an accepted mail exactly as it was sent (`sent`, at `sent_at`). A record that
+/// cannot be written is owed: kept in `actor.unrecorded`, retried with backoff, counted
+/// as a failed annotation and raised as a warning event, and the mail is not sent again.
+/// Returns whether the record is on the namespace now.
+#[allow(clippy::too_many_arguments)]
+async fn record_mail<D: Deliver>(
+    obs: &Observation,
+    actor: &Actor<'_, D>,
+    now: DateTime<Utc>,
+    key: &str,
+    sent: &ActionKind,
+    sent_at: DateTime<Utc>,
+    object: &Namespace,
+    log: &mut impl FnMut(&str, Outcome, String),
+) -> Result<bool, Failure> {
+    match record_as(obs, actor.config, actor.cluster, now, sent, sent_at, log).await? {
+        Recorded::Written | Recorded::AlreadyThere => {
+            actor.unrecorded.forget(key);
+            Ok(true)
+        }
+        Recorded::NoLongerPlanned => {
+            actor.unrecorded.forget(key);
+            Ok(false)
+        }
+        Recorded::Failed(e) => {
+            actor.unrecorded.failed(key, sent, sent_at, now);
+            let next = actor
+                .unrecorded
+                .get(key)
+                .map(|e| rfc3339(e.next_try))
+                .unwrap_or_default();
+            let message = format!(
+                "mailed {} but the record could not be written: {e}; not mailed again, record retried after {next}",
+                rfc3339(sent_at)
+            );
+            note(
+                actor
+                    .cluster
+                    .event(object, "RecordFailed", &message, true)
+                    .await,
+            );
+            log(&kind_name(sent), Outcome::Failed(Step::Annotate), message);
+            Ok(false)
+        }
+    }
+}
+
+/// Writes `done` (carried out at `at`) into the namespace's lifecycle annotations, if the
+/// namespace as read now still plans it: a mail is matched by what it said (its key), any
+/// other action by its kind. What is written is `done` itself, never the re-planned
+/// action, so nothing is recorded that was not done.
+async fn record_as(
+    obs: &Observation,
+    config: &Config,
+    cluster: &Cluster,
+    now: DateTime<Utc>,
+    done: &ActionKind,
+    at: DateTime<Utc>,
+    log: &mut impl FnMut(&str, Outcome, String),
+) -> Result<Recorded, Failure> {
     let name = &obs.namespace.name;
-    let label = kind_name(kind);
+    let label = kind_name(done);
+    let key = mail_key(&obs.namespace.uid, done);
+    let mut last = None;
     for _ in 0..3 {
         let Some(fresh) = refresh(obs, config, cluster, now)
             .await
@@ -461,32 +651,41 @@ async fn record(
                 Outcome::Skipped,
                 "gone or re-created before it could be recorded".into(),
             );
-            return Ok(());
+            return Ok(Recorded::NoLongerPlanned);
         };
-        let Some(still) = fresh.actions.iter().find(|a| same_kind(&a.kind, kind)) else {
-            log(&label, Outcome::Done, "already recorded".into());
-            return Ok(());
-        };
-        let next = fresh.lifecycle.after(&still.kind, now);
+        let still = fresh.actions.iter().find(|a| match &key {
+            Some(key) => mail_key(&obs.namespace.uid, &a.kind).as_ref() == Some(key),
+            None => same_kind(&a.kind, done),
+        });
+        let next = fresh.lifecycle.after(done, at);
         let patch = next.to_annotations(&config.keys.state_prefix);
+        let Some(still) = still else {
+            if patch == fresh.lifecycle.to_annotations(&config.keys.state_prefix) || key.is_none() {
+                log(&label, Outcome::Done, "already recorded".into());
+                return Ok(Recorded::AlreadyThere);
+            }
+            log(
+                &label,
+                Outcome::Skipped,
+                "the namespace changed while the mail was sent; nothing recorded, the new plan acts next cycle".into(),
+            );
+            return Ok(Recorded::NoLongerPlanned);
+        };
         match cluster
             .annotate(name, &fresh.resource_version, &patch)
             .await
         {
             Ok(()) => {
                 log(&label, Outcome::Done, still.reason.clone());
-                return Ok(());
+                return Ok(Recorded::Written);
             }
-            Err(WriteError::Conflict(_)) => continue,
-            Err(e) => return Err(failed(Step::Annotate)(e)),
+            Err(e @ WriteError::Conflict(_)) => last = Some(e),
+            Err(e) => return Ok(Recorded::Failed(e)),
         }
     }
-    log(
-        &label,
-        Outcome::Failed(Step::Annotate),
-        "kept changing under us; retried next cycle".into(),
-    );
-    Ok(())
+    Ok(Recorded::Failed(
+        last.unwrap_or_else(|| WriteError::Conflict(name.clone())),
+    ))
 }
 
 /// Delivers notices by e-mail: renders the notice of an action with the templates, then

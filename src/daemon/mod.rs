@@ -7,7 +7,7 @@ pub mod lease;
 pub mod report;
 pub mod schedule;
 
-use crate::act::{cluster::Cluster, execute, Deliver};
+use crate::act::{cluster::Cluster, execute, unrecorded::Unrecorded, Actor, Deliver};
 use crate::collect::{collect, prometheus::Prometheus, CollectError};
 use crate::config::{Config, Mode};
 use crate::evaluate::evaluate;
@@ -128,6 +128,8 @@ pub async fn run(
     );
     let mut terminate = shutdown_signal();
     let mut reporter = report::Reporter::default();
+    // Mails accepted whose record could not be written: kept for the daemon's life.
+    let unrecorded = Unrecorded::default();
     let mut first = true;
     let result = loop {
         let (mut run_cycle, mut run_report) = (true, false);
@@ -157,8 +159,16 @@ pub async fn run(
             let outcome = match run_cycle {
                 true => {
                     let started = std::time::Instant::now();
-                    let outcome =
-                        cycle(config, &client, prometheus_url, mail, &elector, &metrics).await;
+                    let outcome = cycle(
+                        config,
+                        &client,
+                        prometheus_url,
+                        mail,
+                        &elector,
+                        &metrics,
+                        &unrecorded,
+                    )
+                    .await;
                     Some((outcome, started.elapsed().as_secs_f64()))
                 }
                 false => None,
@@ -246,6 +256,7 @@ async fn cycle(
     mail: &impl Deliver,
     elector: &Elector,
     metrics: &Metrics,
+    unrecorded: &Unrecorded,
 ) -> Result<(), CollectError> {
     let started = std::time::Instant::now();
     let now = Utc::now();
@@ -301,10 +312,14 @@ async fn cycle(
         return Ok(());
     }
     let cluster = Cluster::new(client.clone());
-    let done = execute(&evaluation, config, &cluster, mail, at, &|| {
-        elector.is_leader()
-    })
-    .await;
+    let actor = Actor {
+        config,
+        cluster: &cluster,
+        mail,
+        may_act: &|| elector.is_leader(),
+        unrecorded,
+    };
+    let done = execute(&evaluation, &actor, at).await;
     metrics.record_done(&done, cluster.events_failed());
     tracing::info!(
         namespaces = evaluation.plan.namespaces.len(),

@@ -5,22 +5,40 @@
 use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube_reclaimer::act::{cluster::Cluster, execute, Deliver, Delivery, Done, Step};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube_reclaimer::act::unrecorded::Unrecorded;
+use kube_reclaimer::act::{cluster::Cluster, execute, Actor, Deliver, Delivery, Done, Step};
 use kube_reclaimer::collect::{collect, prometheus::Prometheus};
 use kube_reclaimer::config::{Config, Mode};
-use kube_reclaimer::evaluate::evaluate;
+use kube_reclaimer::evaluate::{evaluate, Evaluation};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 const P: &str = "kube-reclaimer.io/";
 
-/// Records what would have been mailed; can be told to fail like a server that is down.
+/// A change an owner makes to a namespace at an exact moment: (client, namespace, merge patch).
+type OwnerEdit = Mutex<Option<(kube::Client, String, serde_json::Value)>>;
+
+/// Records what would have been mailed; can be told to fail like a server that is down,
+/// or to let the owner edit the namespace while a mail is in flight.
 #[derive(Default)]
 struct Inbox {
     sent: Mutex<Vec<(String, String)>>,
     down: AtomicBool,
+    while_sending: OwnerEdit,
+}
+
+/// Applies the owner's edit, once, if one is waiting.
+async fn owner_edits(edit: &OwnerEdit) -> Result<(), kube::Error> {
+    let taken = edit.lock().expect("edit").take();
+    if let Some((client, name, patch)) = taken {
+        Api::<Namespace>::all(client)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    Ok(())
 }
 
 impl Deliver for Inbox {
@@ -28,6 +46,9 @@ impl Deliver for Inbox {
         if self.down.load(Ordering::SeqCst) {
             return Err("connection refused".into());
         }
+        owner_edits(&self.while_sending)
+            .await
+            .map_err(|e| e.to_string())?;
         let kind = if d.reclaimed {
             "reclaimed".to_string()
         } else {
@@ -139,9 +160,39 @@ fn cycle_with(
             .observations
             .retain(|o| o.namespace.name.starts_with(prefix));
         let evaluation = evaluate(collected, config, at);
-        let cluster = Cluster::new(bed.client.clone());
-        execute(&evaluation, config, &cluster, inbox, at, &|| true).await
+        act_with(bed.client.clone(), &evaluation, config, inbox, at).await
     })
+}
+
+/// Carries out `evaluation` as the leader, with no mail owed from earlier cycles.
+async fn act(
+    bed: &Bed,
+    evaluation: &Evaluation,
+    config: &Config,
+    inbox: &Inbox,
+    at: DateTime<Utc>,
+) -> Vec<Done> {
+    act_with(bed.client.clone(), evaluation, config, inbox, at).await
+}
+
+/// The same, writing through `client`.
+async fn act_with(
+    client: kube::Client,
+    evaluation: &Evaluation,
+    config: &Config,
+    inbox: &Inbox,
+    at: DateTime<Utc>,
+) -> Vec<Done> {
+    let cluster = Cluster::new(client);
+    let unrecorded = Unrecorded::default();
+    let actor = Actor {
+        config,
+        cluster: &cluster,
+        mail: inbox,
+        may_act: &|| true,
+        unrecorded: &unrecorded,
+    };
+    execute(evaluation, &actor, at).await
 }
 
 fn outcomes(done: &[Done]) -> Vec<(String, String)> {
@@ -404,10 +455,7 @@ fn a_namespace_re_created_under_the_same_name_is_never_deleted() {
     });
     let copied: Vec<(&str, String)> = mark.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let new_uid = create(bed, name, &[], &copied);
-    let done = bed.block_on(async {
-        let cluster = Cluster::new(bed.client.clone());
-        execute(&stale, &c, &cluster, &inbox, later, &|| true).await
-    });
+    let done = bed.block_on(act(bed, &stale, &c, &inbox, later));
     assert_eq!(
         outcomes(&done),
         vec![("namespace".to_string(), "skipped".to_string())],
@@ -557,4 +605,183 @@ fn with_prometheus_down_expiry_still_acts_but_idleness_never_does() {
     // With Prometheus back, the empty namespace is idle and marked.
     cycle(bed, &c, "act-promdown-empty", bed.at, &inbox);
     assert_eq!(inbox.kinds_for("act-promdown-empty"), vec!["mark"]);
+}
+
+/// A client to the bed that lets the owner apply `patch` to namespace `name` right before
+/// the first request listing that namespace's ConfigMaps (while its tombstone is being
+/// written), then passes every request on unchanged.
+fn client_with_owner_edit_during_tombstone(
+    bed: &Bed,
+    name: &str,
+    patch: serde_json::Value,
+) -> kube::Client {
+    let inner = bed.client.clone();
+    let edit: Arc<OwnerEdit> = Arc::new(Mutex::new(Some((inner.clone(), name.to_string(), patch))));
+    let path = format!("/api/v1/namespaces/{name}/configmaps");
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let (inner, edit, path) = (inner.clone(), edit.clone(), path.clone());
+        async move {
+            if request.method() == http::Method::GET && request.uri().path() == path {
+                owner_edits(&edit).await?;
+            }
+            inner.send(request).await
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+/// Lifecycle annotations as the daemon writes them for a namespace marked (expired) at `at`.
+fn marked_at(uid: &str, at: DateTime<Utc>, grace: Duration) -> Vec<(&'static str, String)> {
+    let t = at.to_rfc3339();
+    vec![
+        ("kube-reclaimer.io/marked-at", t.clone()),
+        ("kube-reclaimer.io/notified-at", t),
+        ("kube-reclaimer.io/reclaim-after", (at + grace).to_rfc3339()),
+        ("kube-reclaimer.io/reason", "expired".into()),
+        ("kube-reclaimer.io/uid", uid.to_string()),
+    ]
+}
+
+#[test]
+fn an_owner_who_extends_while_the_tombstone_is_written_keeps_the_namespace() {
+    let bed = Bed::shared();
+    let c = config(bed, "tombstone-race");
+    let name = "act-tombstone-race";
+    let uid = create(
+        bed,
+        name,
+        &[],
+        &[(
+            "kube-reclaimer.io/expires",
+            (bed.at - Duration::days(10)).to_rfc3339(),
+        )],
+    );
+    // Marked by the daemon 4 days ago: due now.
+    let mut annotations: Vec<(String, String)> =
+        marked_at(&uid, bed.at - Duration::days(4), Duration::days(3))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+    annotations.push((
+        "kube-reclaimer.io/expires".into(),
+        (bed.at - Duration::days(10)).to_rfc3339(),
+    ));
+    bed.block_on(async {
+        let patch = serde_json::json!({"metadata": {"annotations": annotations.into_iter().collect::<BTreeMap<_, _>>()}});
+        Api::<Namespace>::all(bed.client.clone())
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("mark");
+    });
+    let extended = (bed.at + Duration::days(30)).to_rfc3339();
+    let inbox = Inbox::default();
+    let done = bed.block_on(async {
+        let client = client_with_owner_edit_during_tombstone(
+            bed,
+            name,
+            serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": extended}}}),
+        );
+        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
+        let mut collected = collect(&c, &bed.client, prometheus, bed.at).await.expect("collect");
+        collected.observations.retain(|o| o.namespace.name == name);
+        let evaluation = evaluate(collected, &c, bed.at);
+        assert_eq!(
+            evaluation.plan.namespaces[0].state,
+            kube_reclaimer::plan::State::Due,
+            "{:?}",
+            evaluation.plan.namespaces[0]
+        );
+        act_with(client, &evaluation, &c, &inbox, bed.at).await
+    });
+    let ns = read(bed, name).expect("the namespace is still there");
+    assert!(
+        ns.metadata.deletion_timestamp.is_none(),
+        "deleted although its owner extended it: {done:?}"
+    );
+    assert_eq!(
+        outcomes(&done),
+        vec![("reclaim".to_string(), "skipped".to_string())],
+        "{done:?}"
+    );
+    assert!(
+        done[0]
+            .detail
+            .contains("changed while its tombstone was written"),
+        "{done:?}"
+    );
+    assert!(
+        inbox.kinds_for(name).is_empty(),
+        "no reclaimed notice: {:?}",
+        inbox.kinds_for(name)
+    );
+    let left = std::fs::read_dir(&c.lifecycle.tombstone_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains(&uid))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        left, 0,
+        "no tombstone is left for a namespace that was not deleted"
+    );
+    // The next cycle sees the extension: the mark goes.
+    let next = cycle(bed, &c, name, bed.at + Duration::minutes(30), &inbox);
+    assert_eq!(
+        outcomes(&next),
+        vec![("unmark".to_string(), "done".to_string())],
+        "{next:?}"
+    );
+}
+
+#[test]
+fn a_reminder_whose_expiry_changes_in_flight_is_not_recorded_for_the_new_date() {
+    let bed = Bed::shared();
+    let c = config(bed, "in-flight");
+    let name = "act-in-flight";
+    create(
+        bed,
+        name,
+        &[],
+        &[(
+            "kube-reclaimer.io/expires",
+            (bed.at + Duration::days(3)).to_rfc3339(),
+        )],
+    );
+    // While the 7d reminder for the first date is sent, the owner moves the date by two
+    // days: its 7d reminder is due too, and was never sent.
+    let moved = (bed.at + Duration::days(5)).to_rfc3339();
+    let inbox = Inbox::default();
+    *inbox.while_sending.lock().expect("edit") = Some((
+        bed.client.clone(),
+        name.to_string(),
+        serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": moved}}}),
+    ));
+    let first = cycle(bed, &c, name, bed.at, &inbox);
+    assert_eq!(inbox.kinds_for(name), vec!["remind"]);
+    assert_eq!(
+        outcomes(&first),
+        vec![("remind".to_string(), "skipped".to_string())],
+        "nothing recorded: {first:?}"
+    );
+    assert!(!annotations(bed, name).contains_key(&format!("{P}reminders")));
+    // The next cycle reminds of the new date, and records that.
+    let next = cycle(bed, &c, name, bed.at + Duration::minutes(30), &inbox);
+    assert_eq!(
+        outcomes(&next),
+        vec![("remind".to_string(), "done".to_string())],
+        "{next:?}"
+    );
+    assert_eq!(inbox.kinds_for(name), vec!["remind", "remind"]);
+    let recorded = annotations(bed, name)
+        .get(&format!("{P}reminders"))
+        .cloned()
+        .unwrap_or_default();
+    let moved_at = DateTime::parse_from_rfc3339(&moved)
+        .expect("date")
+        .with_timezone(&Utc);
+    assert!(
+        recorded.contains(&kube_reclaimer::model::rfc3339(moved_at)),
+        "{recorded}"
+    );
 }

@@ -487,3 +487,182 @@ fn the_daemon_mails_the_weekly_reports_on_their_own_schedule() {
         "only the start-up cycle: {log}"
     );
 }
+
+/// The real daemon's cycles over `seconds`, its log written to `log`; stopped by SIGTERM.
+fn run_for(bed: &Bed, config: &PathBuf, log: &str, seconds: u64) -> String {
+    let path = bed.state_dir.join(log);
+    let file = std::fs::File::create(&path).expect("log");
+    let mut child = reclaimer(bed, config, &["run"])
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("start");
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    assert!(terminate(&mut child).success());
+    std::fs::read_to_string(&path).unwrap_or_default()
+}
+
+#[test]
+fn a_namespace_restored_with_its_old_mark_is_marked_afresh_and_its_owners_told_never_deleted() {
+    // What `kubectl apply -f` of a tombstone, a backup restore or a GitOps sync brings back:
+    // our annotations from the namespace that was, due for reclamation long ago.
+    let bed = Bed::shared();
+    let long_ago = |days: i64| (Utc::now() - Duration::days(days)).to_rfc3339();
+    let mut kept = BTreeMap::from([
+        ("kube-reclaimer.io/expires".to_string(), long_ago(20)),
+        ("kube-reclaimer.io/marked-at".to_string(), long_ago(10)),
+        ("kube-reclaimer.io/notified-at".to_string(), long_ago(10)),
+        ("kube-reclaimer.io/reclaim-after".to_string(), long_ago(7)),
+        (
+            "kube-reclaimer.io/reason".to_string(),
+            "expired".to_string(),
+        ),
+        (
+            "kube-reclaimer.io/uid".to_string(),
+            "5f0c5a4e-0000-4000-8000-00000000dead".to_string(),
+        ),
+    ]);
+    create(bed, "restored", "run-restored", kept.clone());
+    // Restored by a tool that kept no uid (as earlier versions wrote marks).
+    kept.remove("kube-reclaimer.io/uid");
+    create(bed, "restored", "run-copied-no-uid", kept);
+    let config = config(bed, "restored", free_port(), "");
+    let stderr = run_once(bed, &config);
+    for name in ["run-restored", "run-copied-no-uid"] {
+        let ns = bed.block_on(async {
+            Api::<Namespace>::all(bed.client.clone())
+                .get(name)
+                .await
+                .expect("the namespace still exists")
+        });
+        assert!(
+            ns.metadata.deletion_timestamp.is_none(),
+            "{name} was deleted on the strength of a copied mark:\n{stderr}"
+        );
+        let a = ns.metadata.annotations.unwrap_or_default();
+        assert_eq!(
+            a.get("kube-reclaimer.io/uid"),
+            ns.metadata.uid.as_ref(),
+            "{name}: the fresh mark is bound to this namespace: {a:?}"
+        );
+        let marked = a
+            .get("kube-reclaimer.io/marked-at")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .expect("marked-at");
+        assert!(
+            Utc::now() - marked.with_timezone(&Utc) < Duration::minutes(5),
+            "{name}: marked afresh, not kept from the copy: {a:?}"
+        );
+        let mails = mails_about(bed, name);
+        assert_eq!(
+            mails.len(),
+            1,
+            "{name}: the owners are told again:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_record_refused_by_an_admission_policy_is_mailed_once_not_every_cycle() {
+    let bed = Bed::shared();
+    // A policy that refuses any reminder record on namespaces labelled for this test, as
+    // a platform's policy engine might.
+    let policy = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: e2e-refuse-reminder-records}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [UPDATE]
+      resources: [namespaces]
+  validations:
+  - expression: "!has(object.metadata.annotations) || !('kube-reclaimer.io/reminders' in object.metadata.annotations)"
+    message: reminder records are refused on this namespace
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: e2e-refuse-reminder-records}
+spec:
+  policyName: e2e-refuse-reminder-records
+  validationActions: [Deny]
+  matchResources:
+    objectSelector:
+      matchLabels: {e2e-run: refused}
+"#;
+    let file = bed.state_dir.join("refuse-reminder-records.yaml");
+    std::fs::write(&file, policy).expect("policy");
+    let out = bed
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    create(bed, "refused", "run-refused", expiring_in(3));
+    // Wait (bounded) until the policy is in force.
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/reminders": "{}"}}});
+        let refused = bed.block_on(async {
+            Api::<Namespace>::all(bed.client.clone())
+                .patch(
+                    "run-refused",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+                .is_err()
+        });
+        if refused {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the admission policy never took effect"
+        );
+        let undo =
+            serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/reminders": null}}});
+        bed.block_on(async {
+            let _ = Api::<Namespace>::all(bed.client.clone())
+                .patch(
+                    "run-refused",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&undo),
+                )
+                .await;
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let config = config(bed, "refused", free_port(), "");
+    // About six cycles (every 2 s).
+    let log = run_for(bed, &config, "run-refused.log", 12);
+    let _ = bed
+        .kubectl()
+        .args(["delete", "--ignore-not-found", "-f"])
+        .arg(&file)
+        .output();
+    let cycles = log.matches("cycle done").count();
+    assert!(cycles >= 4, "only {cycles} cycles ran:\n{log}");
+    assert_eq!(
+        mails_about(bed, "run-refused").len(),
+        1,
+        "one reminder, however many cycles could not record it:\n{log}"
+    );
+    assert!(
+        log.contains("not mailed again"),
+        "the failed record is said:\n{log}"
+    );
+    assert!(
+        !annotations(bed, "run-refused").contains_key("kube-reclaimer.io/reminders"),
+        "the policy held"
+    );
+}
