@@ -117,6 +117,13 @@ pub async fn execute(
     now: DateTime<Utc>,
     may_act: &(dyn Fn() -> bool + Sync),
 ) -> Vec<Done> {
+    // Re-assessments price costs as the evaluation did (OpenCost's prices when read), so
+    // mails and the ledger say what the plan said.
+    let priced = Config {
+        pricing: evaluation.prices.apply(&config.pricing),
+        ..config.clone()
+    };
+    let config = &priced;
     let mut done = Vec::new();
     for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
         if !planned.actions.iter().any(|a| a.execute) {
