@@ -12,6 +12,8 @@
 //!  "requested_cost_per_hour":0.0632,"currency":"USD"}
 //! ```
 //!
+//! `requested_cost_per_hour` is priced as the cycle priced everything (OpenCost's prices
+//! when `pricing.source: opencost` and they were read, else the configured ones).
 //! `team` and `requested_cost_per_hour` are `null` when unknown; `tombstone` is `null`
 //! for `by: sleep` (nothing is deleted). Each line is appended with one `write` on a file
 //! opened with `O_APPEND`, so concurrent writers never interleave within a line.

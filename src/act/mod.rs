@@ -134,6 +134,19 @@ pub async fn execute<D: Deliver>(
     actor: &Actor<'_, D>,
     now: DateTime<Utc>,
 ) -> Vec<Done> {
+    // Re-assessments price costs as the evaluation did (OpenCost's prices when read), so
+    // mails and the ledger say what the plan said.
+    let priced = Config {
+        pricing: evaluation.prices.apply(&actor.config.pricing),
+        ..actor.config.clone()
+    };
+    let actor = &Actor {
+        config: &priced,
+        cluster: actor.cluster,
+        mail: actor.mail,
+        may_act: actor.may_act,
+        unrecorded: actor.unrecorded,
+    };
     let may_act = actor.may_act;
     let planned_mails = evaluation
         .plan

@@ -24,7 +24,8 @@ pub struct Owner {
     pub team: Option<String>,
     /// Whether the team is listed in `owners.teams`.
     pub team_known: bool,
-    /// Addresses from the owner-email annotation that could be read.
+    /// Addresses from the owner-email annotation that are used: readable, in an allowed
+    /// domain, distinct, and no more than `owners.max_recipients` of them.
     pub emails: Vec<String>,
     /// Who is told, and why these.
     pub recipients: Vec<String>,
@@ -48,27 +49,53 @@ pub fn assess_owner(ns: &NamespaceMeta, config: &Config) -> (Owner, Vec<Finding>
         .get(&keys.team)
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
-    let mut emails = Vec::new();
+    let mut emails: Vec<String> = Vec::new();
     if let Some(raw) = ns.annotations.get(&keys.owner_email) {
-        let mut bad = Vec::new();
+        let (mut bad, mut refused) = (Vec::new(), Vec::new());
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.parse::<Email>() {
-                Ok(email) => emails.push(email.to_string()),
+                Ok(email) if !domain_allowed(&email, &config.owners.allowed_domains) => {
+                    refused.push(email.to_string())
+                }
+                Ok(email) => {
+                    let address = email.to_string();
+                    if !emails.iter().any(|e| e.eq_ignore_ascii_case(&address)) {
+                        emails.push(address);
+                    }
+                }
                 Err(_) => bad.push(part.to_string()),
             }
         }
-        if !bad.is_empty() || emails.is_empty() {
+        let mut problems = Vec::new();
+        if !bad.is_empty() {
+            problems.push(format!(
+                "not e-mail addresses: {} (expected comma-separated name@example.com)",
+                bad.join(", ")
+            ));
+        }
+        if !refused.is_empty() {
+            problems.push(format!(
+                "not in the allowed mail domains ({}, owners.allowed_domains): {}",
+                config.owners.allowed_domains.join(", "),
+                refused.join(", ")
+            ));
+        }
+        let cap = config.owners.max_recipients as usize;
+        if emails.len() > cap {
+            problems.push(format!(
+                "{} addresses, at most {cap} allowed (owners.max_recipients): none of them is used",
+                emails.len()
+            ));
+            emails.clear();
+        }
+        if problems.is_empty() && emails.is_empty() {
+            problems.push("no e-mail address in the annotation".into());
+        }
+        if !problems.is_empty() {
             findings.push(Finding {
                 key: keys.owner_email.clone(),
                 value: raw.clone(),
-                problem: if bad.is_empty() {
-                    "no e-mail address in the annotation".into()
-                } else {
-                    format!(
-                        "not e-mail addresses: {} (expected comma-separated name@example.com)",
-                        bad.join(", ")
-                    )
-                },
+                problem: problems.join("; "),
             });
         }
     }
@@ -106,6 +133,23 @@ pub fn assess_owner(ns: &NamespaceMeta, config: &Config) -> (Owner, Vec<Finding>
         recipients_from,
     };
     (owner, findings)
+}
+
+/// Whether `email`'s domain is one of `allowed` or below one (any domain when `allowed`
+/// is empty). Domains compare without regard to case.
+fn domain_allowed(email: &Email, allowed: &[String]) -> bool {
+    let Some((_, domain)) = email.as_str().rsplit_once('@') else {
+        return false;
+    };
+    let domain = domain.to_ascii_lowercase();
+    allowed.is_empty()
+        || allowed.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            domain == a
+                || domain
+                    .strip_suffix(&a)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
 }
 
 #[cfg(test)]
@@ -197,6 +241,120 @@ mod tests {
         assert!(findings[0].problem.contains("a b@c"));
         let (_, findings) = assess_owner(&ns(None, Some(" , ")), &config());
         assert_eq!(findings[0].problem, "no e-mail address in the annotation");
+    }
+
+    fn restricted(extra: &str) -> Config {
+        Config::from_yaml(
+            &format!(
+                "owners:
+  teams: {{payments: [pay@example.com]}}
+  fallback_recipients: [platform@example.net]
+  allowed_domains: [example.com]
+{extra}"
+            ),
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn addresses_outside_the_allowed_domains_are_refused_and_a_finding() {
+        let c = restricted("");
+        let (owner, findings) = assess_owner(
+            &ns(
+                Some("payments"),
+                Some(
+                    "dev@example.com, ops@EU.Example.COM, x@example.com.evil.org, y@notexample.com",
+                ),
+            ),
+            &c,
+        );
+        assert_eq!(owner.recipients, ["dev@example.com", "ops@EU.Example.COM"]);
+        assert_eq!(owner.emails, owner.recipients);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].key, EMAIL);
+        assert!(
+            findings[0]
+                .problem
+                .contains("x@example.com.evil.org, y@notexample.com")
+                && findings[0].problem.contains("owners.allowed_domains"),
+            "{findings:?}"
+        );
+        // No address left: the team hears, and is told why.
+        let (owner, findings) = assess_owner(&ns(Some("payments"), Some("boss@outside.org")), &c);
+        assert_eq!(owner.recipients, ["pay@example.com"]);
+        assert_eq!(
+            owner.recipients_from,
+            RecipientSource::Team {
+                team: "payments".into()
+            }
+        );
+        assert!(owner.emails.is_empty());
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].problem.contains("boss@outside.org"));
+        // Without a team, the fallback (configured by the platform, any domain) hears.
+        let (owner, _) = assess_owner(&ns(None, Some("boss@outside.org")), &c);
+        assert_eq!(owner.recipients, ["platform@example.net"]);
+        assert_eq!(owner.recipients_from, RecipientSource::Fallback);
+    }
+
+    #[test]
+    fn without_allowed_domains_any_domain_is_accepted() {
+        let (owner, findings) = assess_owner(&ns(None, Some("a@one.org, b@two.net")), &config());
+        assert_eq!(owner.recipients, ["a@one.org", "b@two.net"]);
+        assert!(findings.is_empty());
+    }
+
+    #[test]
+    fn more_owner_addresses_than_the_cap_are_refused_whole() {
+        let c = restricted("  max_recipients: 2\n");
+        let (owner, findings) = assess_owner(
+            &ns(
+                Some("payments"),
+                Some("a@example.com, b@example.com, c@example.com"),
+            ),
+            &c,
+        );
+        assert_eq!(owner.recipients, ["pay@example.com"]);
+        assert!(owner.emails.is_empty());
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].problem.contains("3 addresses")
+                && findings[0].problem.contains("owners.max_recipients")
+                && findings[0].problem.contains('2'),
+            "{findings:?}"
+        );
+        // The same address twice counts once; at the cap is fine.
+        let (owner, findings) = assess_owner(
+            &ns(
+                Some("payments"),
+                Some("a@example.com, b@example.com, A@example.com"),
+            ),
+            &c,
+        );
+        assert_eq!(owner.recipients, ["a@example.com", "b@example.com"]);
+        assert!(findings.is_empty(), "{findings:?}");
+        // Default cap: 5.
+        let many = (1..=6)
+            .map(|i| format!("u{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (owner, findings) = assess_owner(&ns(None, Some(&many)), &config());
+        assert_eq!(owner.recipients, ["platform@example.com"]);
+        assert_eq!(findings.len(), 1);
+    }
+
+    #[test]
+    fn malformed_and_refused_addresses_make_one_finding() {
+        let c = restricted("");
+        let (owner, findings) = assess_owner(
+            &ns(None, Some("dev@example.com, nobody, boss@outside.org")),
+            &c,
+        );
+        assert_eq!(owner.recipients, ["dev@example.com"]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].problem.contains("nobody"));
+        assert!(findings[0].problem.contains("boss@outside.org"));
     }
 
     #[test]

@@ -344,7 +344,7 @@ fn summary(file: &std::path::Path, c: &Config) -> String {
          cycle:       {cycle} ({tz}), next {cycle_next}\n\
          report:      {report} ({tz}), next {report_next}\n",
         file = file.display(),
-        protected = c.protection.namespaces.join(", "),
+        protected = c.protected_names().join(", "),
         own = c.own_namespace,
         selector = if c.protection.selector.is_some() { " and a label selector" } else { "" },
         offsets = if offsets.is_empty() { "none".to_string() } else { offsets.join(", ") },

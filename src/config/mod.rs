@@ -97,19 +97,45 @@ impl Default for Compatibility {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Owners {
     /// Team name (the team label's value) to its e-mail addresses.
     pub teams: BTreeMap<String, Vec<Email>>,
     /// Who hears about namespaces with no owner e-mail and no known team.
     pub fallback_recipients: Vec<Email>,
+    /// Domains the owner-email annotation may name (each also allows its subdomains);
+    /// empty: any domain.
+    pub allowed_domains: Vec<String>,
+    /// An owner-email annotation with more distinct addresses than this is not used.
+    pub max_recipients: u32,
 }
+
+impl Default for Owners {
+    fn default() -> Self {
+        Owners {
+            teams: BTreeMap::new(),
+            fallback_recipients: Vec::new(),
+            allowed_domains: Vec::new(),
+            max_recipients: 5,
+        }
+    }
+}
+
+/// Kubernetes' own namespaces: always protected, whatever `protection.namespaces` says.
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["kube-system", "kube-public", "kube-node-lease", "default"];
+
+/// Idle thresholds and windows outside these bounds are refused: a threshold above them
+/// calls busy namespaces idle, a window below them calls a quiet night idle.
+pub const MAX_IDLE_CPU_CORES: f64 = 0.5;
+pub const MAX_IDLE_NETWORK_BYTES_PER_SECOND: f64 = 100.0 * 1024.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Protection {
-    /// Names or globs (`*`, `?`) of namespaces never acted on.
+    /// Names or globs (`*`, `?`) of namespaces never acted on, in addition to
+    /// [`SYSTEM_NAMESPACES`] and `own_namespace`.
     pub namespaces: Vec<String>,
     /// Namespaces whose labels match this selector are never acted on.
     pub selector: Option<LabelSelector>,
@@ -118,9 +144,7 @@ pub struct Protection {
 impl Default for Protection {
     fn default() -> Self {
         Protection {
-            namespaces: ["kube-system", "kube-public", "kube-node-lease", "default"]
-                .map(String::from)
-                .to_vec(),
+            namespaces: Vec::new(),
             selector: Some(LabelSelector {
                 match_labels: [("kube-reclaimer.io/protected".into(), "true".into())].into(),
                 match_expressions: vec![],
@@ -561,6 +585,23 @@ impl Config {
                 "at least one address in enforce mode, so that namespaces without a known owner are never acted on unannounced",
             );
         }
+        let o = &self.owners;
+        for (i, domain) in o.allowed_domains.iter().enumerate() {
+            if !values::is_dns_subdomain(&domain.to_ascii_lowercase()) {
+                bad(
+                    &format!("owners.allowed_domains[{i}]"),
+                    domain.clone(),
+                    "a mail domain such as example.com (it also allows its subdomains)",
+                );
+            }
+        }
+        if o.max_recipients == 0 {
+            bad(
+                "owners.max_recipients",
+                "0".into(),
+                "at least 1 (the most distinct addresses an owner-email annotation may name)",
+            );
+        }
         for (i, pattern) in self.protection.namespaces.iter().enumerate() {
             if pattern.trim().is_empty() {
                 bad(
@@ -611,6 +652,45 @@ impl Config {
                 l.tombstone_dir.clone(),
                 "a directory path: namespaces are only deleted after their objects were saved there",
             );
+        }
+        let i = &self.idle;
+        let cpu = i.cpu_threshold.0;
+        if !(cpu > 0.0 && cpu <= MAX_IDLE_CPU_CORES) {
+            bad(
+                "idle.cpu_threshold",
+                cpu.to_string(),
+                "more than 0 and at most 500m cores: above that busy namespaces count as idle (use idle.reclaim: false to reclaim nothing for idleness)",
+            );
+        }
+        let net = i.network_threshold.0;
+        if !(net > 0.0 && net <= MAX_IDLE_NETWORK_BYTES_PER_SECOND) {
+            bad(
+                "idle.network_threshold",
+                net.to_string(),
+                "more than 0 and at most 100Ki bytes per second: above that namespaces in use count as idle (use idle.reclaim: false to reclaim nothing for idleness)",
+            );
+        }
+        for (key, window, min, why) in [
+            (
+                "idle.window",
+                i.window,
+                Span::days(3),
+                "3d: a quiet weekend must not count as idle",
+            ),
+            (
+                "rightsizing.window",
+                self.rightsizing.window,
+                Span::days(1),
+                "1d: a shorter one is no usage profile",
+            ),
+        ] {
+            if window < min || window > Span::days(90) {
+                bad(
+                    key,
+                    window.to_string(),
+                    &format!("at least {why}; at most 90d"),
+                );
+            }
         }
         let r = &self.rightsizing;
         if !(r.cpu_quantile > 0.0 && r.cpu_quantile <= 1.0) {
@@ -736,10 +816,25 @@ impl Config {
         out
     }
 
+    /// Names and globs of the protected namespaces: the system ones, then the configured
+    /// ones (`own_namespace` and the selector protect too).
+    pub fn protected_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = SYSTEM_NAMESPACES.map(String::from).to_vec();
+        for name in &self.protection.namespaces {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// True when `name` may never be acted on, with the rule that protects it.
     pub fn protection_of(&self, name: &str, labels: &BTreeMap<String, String>) -> Option<String> {
         if name == self.own_namespace {
             return Some("the daemon's own namespace".into());
+        }
+        if SYSTEM_NAMESPACES.contains(&name) {
+            return Some("a Kubernetes system namespace".into());
         }
         if let Some(pattern) = self
             .protection

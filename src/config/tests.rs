@@ -284,11 +284,116 @@ fn protection_by_name_glob_and_selector() {
     assert!(c.protection_of("scratch", &critical).is_some());
     assert!(c.protection_of("scratch", &none).is_none());
     assert!(
-        c.protection_of("kube-system", &none).is_none(),
-        "a configured list replaces the defaults"
-    );
-    assert!(
         c.protection_of("kube-reclaimer", &none).is_some(),
         "own namespace always"
     );
+}
+
+#[test]
+fn a_configured_list_adds_to_the_system_namespaces_never_replaces_them() {
+    let none = BTreeMap::new();
+    for yaml in [
+        "protection: {namespaces: [monitoring]}",
+        "protection: {namespaces: []}",
+        "protection: {namespaces: [], selector: null}\nown_namespace: reclaimer",
+    ] {
+        let c = load(yaml).unwrap();
+        for ns in [
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "default",
+            c.own_namespace.as_str(),
+        ] {
+            assert!(
+                c.protection_of(ns, &none).is_some(),
+                "{yaml}: {ns} must stay protected"
+            );
+        }
+        assert!(
+            c.protection_of("kube-system-tools", &none).is_none(),
+            "{yaml}"
+        );
+        assert_eq!(
+            c.protected_names()[..4],
+            ["kube-system", "kube-public", "kube-node-lease", "default"],
+            "{yaml}"
+        );
+    }
+    let c = load("protection: {namespaces: [monitoring]}").unwrap();
+    assert!(c.protection_of("monitoring", &none).is_some());
+    assert_eq!(
+        c.protection_of("kube-system", &none).as_deref(),
+        Some("a Kubernetes system namespace")
+    );
+}
+
+#[test]
+fn idle_thresholds_and_windows_outside_plausible_bounds_are_refused() {
+    let cases = [
+        ("idle: {cpu_threshold: 10}", "idle.cpu_threshold", "10"),
+        ("idle: {cpu_threshold: 1}", "idle.cpu_threshold", "1"),
+        ("idle: {cpu_threshold: 0}", "idle.cpu_threshold", "0"),
+        (
+            "idle: {network_threshold: 1Gi}",
+            "idle.network_threshold",
+            "1073741824",
+        ),
+        (
+            "idle: {network_threshold: 0}",
+            "idle.network_threshold",
+            "0",
+        ),
+        ("idle: {window: 1h}", "idle.window", "1h"),
+        ("idle: {window: 2d}", "idle.window", "2d"),
+        ("idle: {window: 365d}", "idle.window", "365d"),
+        ("rightsizing: {window: 30m}", "rightsizing.window", "30m"),
+        ("rightsizing: {window: 400d}", "rightsizing.window", "400d"),
+    ];
+    for (yaml, key, value) in cases {
+        let found = problems(yaml);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == key && p.value == value && p.allowed.contains("at")),
+            "{yaml}: expected a problem for {key}={value}, got {found:?}"
+        );
+    }
+    // The edges of what is allowed load.
+    load("idle: {cpu_threshold: 500m, network_threshold: 100Ki, window: 90d}\nrightsizing: {window: 1d}")
+        .unwrap();
+    load("idle: {cpu_threshold: 1m, network_threshold: 1, window: 3d}\nrightsizing: {window: 90d}")
+        .unwrap();
+}
+
+#[test]
+fn owner_domains_and_recipient_cap_are_checked() {
+    let c = load("owners: {allowed_domains: [Example.com, eu.example.org], max_recipients: 3}")
+        .unwrap();
+    assert_eq!(c.owners.allowed_domains, ["Example.com", "eu.example.org"]);
+    assert_eq!(c.owners.max_recipients, 3);
+    assert_eq!(Config::default().owners.max_recipients, 5);
+    assert!(Config::default().owners.allowed_domains.is_empty());
+    let cases = [
+        ("owners: {max_recipients: 0}", "owners.max_recipients", "0"),
+        (
+            "owners: {allowed_domains: ['@example.com']}",
+            "owners.allowed_domains[0]",
+            "@example.com",
+        ),
+        (
+            "owners: {allowed_domains: [example.com, '']}",
+            "owners.allowed_domains[1]",
+            "",
+        ),
+    ];
+    for (yaml, key, value) in cases {
+        let found = problems(yaml);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == key && p.value == value && !p.allowed.is_empty()),
+            "{yaml}: expected a problem for {key}={value}, got {found:?}"
+        );
+    }
 }

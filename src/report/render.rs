@@ -1307,6 +1307,7 @@ fn sample() -> (Reports, Config) {
             )]
             .into(),
             fallback_recipients: vec![crate::config::Email::new_unchecked("platform@example.com")],
+            ..Default::default()
         },
         ..Config::default()
     };

@@ -785,3 +785,93 @@ fn a_reminder_whose_expiry_changes_in_flight_is_not_recorded_for_the_new_date() 
         "{recorded}"
     );
 }
+
+#[test]
+fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
+    let bed = Bed::shared();
+    let mut c = config(bed, "ledger-prices");
+    c.pricing.source = kube_reclaimer::config::PriceSource::Opencost;
+    let name = "act-ledger-prices";
+    let uid = create(
+        bed,
+        name,
+        &[],
+        &[(
+            "kube-reclaimer.io/expires",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        )],
+    );
+    // One pod requesting 1 core and 1 GiB; its namespace's default ServiceAccount comes
+    // from the controller-manager, so creating it may take a few tries.
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "app"},
+        "spec": {
+            "containers": [{"name": "app", "image": "registry.local/app:1.0",
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
+            "automountServiceAccountToken": false,
+        }
+    }))
+    .expect("pod");
+    bed.block_on(async {
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(bed.client.clone(), name);
+        for attempt in 0.. {
+            match pods.create(&PostParams::default(), &pod).await {
+                Ok(_) => break,
+                Err(_) if attempt < 60 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await
+                }
+                Err(e) => panic!("create pod: {e}"),
+            }
+        }
+    });
+    let inbox = Inbox::default();
+    let first = cycle(bed, &c, name, bed.at, &inbox);
+    assert_eq!(
+        outcomes(&first),
+        vec![("mark".to_string(), "done".to_string())],
+        "{first:?}"
+    );
+    let at = bed.at + Duration::days(3) + Duration::minutes(1);
+    let (evaluation, done) = bed.block_on(async {
+        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
+        let mut collected = collect(&c, &bed.client, prometheus, at)
+            .await
+            .expect("collect");
+        collected
+            .observations
+            .retain(|o| o.namespace.name.starts_with(name));
+        let evaluation = evaluate(collected, &c, at);
+        let done = act(bed, &evaluation, &c, &inbox, at).await;
+        (evaluation, done)
+    });
+    assert_eq!(
+        outcomes(&done),
+        vec![("reclaim".to_string(), "done".to_string())],
+        "{done:?}"
+    );
+    // The bed's OpenCost series average 0.05 per vCPU-hour and 0.006 per GiB-hour.
+    assert_eq!(
+        evaluation.prices.source, "opencost",
+        "{:?}",
+        evaluation.prices
+    );
+    let planned = evaluation.assessments[0].cost.requested_per_hour;
+    let expected = 0.05 + 0.006;
+    assert!(
+        planned.is_some_and(|p| (p - expected).abs() < 1e-9),
+        "{planned:?}"
+    );
+    let ledger =
+        kube_reclaimer::act::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
+    let entry = ledger
+        .entries
+        .iter()
+        .find(|e| e.uid == uid)
+        .expect("a ledger entry for the namespace");
+    let configured = c.pricing.cpu_per_vcpu_hour + c.pricing.memory_per_gib_hour;
+    let recorded = entry.requested_cost_per_hour.expect("a recorded cost");
+    assert!(
+        (recorded - expected).abs() < 1e-9,
+        "recorded {recorded}, the cycle priced it at {expected} (configured prices give {configured})"
+    );
+}
