@@ -57,6 +57,7 @@ fn observations(count: usize, teams: usize, at: DateTime<Utc>) -> Vec<Observatio
                     memory_bytes: Sample::NoSeries,
                     network_max_bytes_per_second: Sample::NoSeries,
                     history_since: Some(at - TimeDelta::days(30)),
+                    history_missing: None,
                 }
             } else {
                 Usage {
@@ -65,6 +66,7 @@ fn observations(count: usize, teams: usize, at: DateTime<Utc>) -> Vec<Observatio
                     memory_bytes: value(GIB * cores * share * 2.0),
                     network_max_bytes_per_second: value(if share < 0.01 { 10.0 } else { 5e4 }),
                     history_since: Some(at - TimeDelta::days(30)),
+                    history_missing: None,
                 }
             };
             Observation {

@@ -1,6 +1,6 @@
 //! Builders for tests: `Ns::new("team-a").created("2026-10-01T00:00:00Z").label(..)`.
 
-use crate::model::{NamespaceMeta, Observation, QuotaObservation, Sample, Usage, Workload};
+use crate::model::{NamespaceMeta, Observation, QuotaObservation, Sample, Span, Usage, Workload};
 use chrono::{DateTime, Utc};
 
 pub fn utc(text: &str) -> DateTime<Utc> {
@@ -39,6 +39,7 @@ impl Ns {
                 memory_bytes: Sample::Value { value: GIB },
                 network_max_bytes_per_second: Sample::Value { value: 50_000.0 },
                 history_since: Some(utc("2025-12-01T00:00:00Z")),
+                history_missing: None,
             },
         })
     }
@@ -91,6 +92,10 @@ impl Ns {
     }
     pub fn history_since(mut self, at: Option<&str>) -> Self {
         self.0.usage.history_since = at.map(utc);
+        self
+    }
+    pub fn history_missing(mut self, missing: Option<Span>) -> Self {
+        self.0.usage.history_missing = missing;
         self
     }
     pub fn prometheus_down(mut self) -> Self {

@@ -59,6 +59,7 @@ fn marked_namespace() -> Observation {
             memory_bytes: value(5e8),
             network_max_bytes_per_second: value(1e4),
             history_since: Some(at() - Duration::days(20)),
+            history_missing: None,
         },
     }
 }

@@ -753,6 +753,7 @@ fn report_observation(
                 memory_bytes: Sample::Value { value: bytes },
                 network_max_bytes_per_second: Sample::Value { value: 50_000.0 },
                 history_since: Some(at - chrono::TimeDelta::days(30)),
+                history_missing: None,
             },
             None => Usage::unavailable("the query timed out"),
         },

@@ -1,8 +1,9 @@
 //! Is a namespace idle? Only positive evidence over the whole window says so.
 //!
 //! `idle` needs all of: the namespace is older than the window, metrics history reaches
-//! back over the whole window, and both CPU and network are known and stayed below their
-//! thresholds. Any signal above its threshold is `active`. Anything else is `unknown`.
+//! back over the whole window without a gap, and both CPU and network are known and
+//! stayed below their thresholds. Any signal above its threshold is `active`. Anything
+//! else is `unknown`.
 
 use super::usage::resolve;
 use crate::config::Config;
@@ -114,13 +115,22 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
         )
     } else {
         match obs.usage.history_since {
-            Some(start) if start <= since => (
-                Verdict::Idle,
-                format!(
-                    "idle: CPU and network below thresholds for the whole {} window",
-                    idle.window
+            Some(start) if start <= since => match obs.usage.history_missing {
+                Some(missing) => (
+                    Verdict::Unknown,
+                    format!(
+                        "unknown: no CPU metrics for {missing} of the {} window although its history reaches back further (a scrape gap inside the window)",
+                        idle.window
+                    ),
                 ),
-            ),
+                None => (
+                    Verdict::Idle,
+                    format!(
+                        "idle: CPU and network below thresholds for the whole {} window",
+                        idle.window
+                    ),
+                ),
+            },
             Some(start) => (
                 Verdict::Unknown,
                 format!(
@@ -143,5 +153,42 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
         since,
         evidence,
         summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{utc, v, Ns};
+    use crate::model::Span;
+
+    fn verdict(ns: Ns) -> Idleness {
+        assess_idle(&ns.build(), &Config::default(), utc("2026-11-21T12:00:00Z"))
+    }
+
+    #[test]
+    fn a_gap_inside_the_window_is_unknown_and_says_how_much_is_missing() {
+        let whole = verdict(Ns::new("n").unused());
+        assert_eq!(whole.verdict, Verdict::Idle, "{}", whole.summary);
+        let gap = verdict(Ns::new("n").unused().history_missing(Some(Span::hours(26))));
+        assert_eq!(gap.verdict, Verdict::Unknown, "{}", gap.summary);
+        assert!(
+            gap.summary.contains("1d2h of the 7d window") && gap.summary.contains("scrape gap"),
+            "{}",
+            gap.summary
+        );
+        // What was measured is still shown.
+        assert!(gap.evidence.iter().all(|s| s.status == "below"));
+    }
+
+    #[test]
+    fn activity_seen_despite_a_gap_is_still_active() {
+        let busy = verdict(
+            Ns::new("n")
+                .unused()
+                .cpu(v(0.0), v(0.5))
+                .history_missing(Some(Span::days(1))),
+        );
+        assert_eq!(busy.verdict, Verdict::Active, "{}", busy.summary);
     }
 }

@@ -1,14 +1,20 @@
 //! Per-namespace usage statistics from Prometheus (or Thanos, Mimir, VictoriaMetrics).
 //!
 //! One query per statistic, each a `sum by (namespace)` inside a subquery over the
-//! window: the number of queries per cycle is fixed (5, or 7 with OpenCost prices) whatever the size of
-//! the cluster. Series are cAdvisor's; the pod-level duplicates (`container=""`) and pause
-//! containers (`container="POD"`) are filtered out of the per-container metrics.
+//! window, and two for the history's coverage: the number of queries per cycle is fixed
+//! (6, or 8 with OpenCost prices) whatever the size of the cluster. Series are cAdvisor's;
+//! the pod-level duplicates (`container=""`) and pause containers (`container="POD"`) are
+//! filtered out of the per-container metrics.
+//!
+//! Every query asks for `partial_response=false` (Thanos answers an error instead of a
+//! partial result; Prometheus, Mimir and VictoriaMetrics ignore the parameter), and an
+//! answer that carries `warnings` is taken as missing data, never as complete.
 
 use crate::config::{Config, MemoryStatistic, PriceSource};
 use crate::model::{Sample, Span, Usage};
 use chrono::{DateTime, Utc};
-use prometheus_http_query::response::Data;
+use prometheus_http_query::error::PrometheusError;
+use prometheus_http_query::response::{Data, PromqlResult};
 use prometheus_http_query::Client;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use std::collections::HashMap;
@@ -78,6 +84,36 @@ fn coverage_promql() -> String {
     format!("count by (namespace) (container_cpu_usage_seconds_total{{{CONTAINERS}}})")
 }
 
+/// For how many 5-minute steps of the idle window each namespace had a CPU rate: the same
+/// subquery as the highest CPU, counted. A full window has `window / 5m` steps.
+pub fn steps_promql(config: &Config) -> String {
+    format!(
+        "count_over_time(sum by (namespace) (rate(container_cpu_usage_seconds_total{{{CONTAINERS}}}[{RATE}]))[{}:{RATE}])",
+        config.idle.window
+    )
+}
+
+/// Seconds between two subquery steps (`RATE`).
+const STEP_SECONDS: i64 = 300;
+
+/// Missing time the coverage check lets pass: the steps lost at the window's edges (the
+/// first rate needs two samples; the window need not start on a step) and a Prometheus
+/// restart of a few minutes. A longer gap makes the idle verdict `unknown`.
+pub const GAP_TOLERANCE: Span = Span::seconds(15 * 60);
+
+/// How much of `window` a series with a value at `steps` subquery steps misses, when that
+/// is more than [`GAP_TOLERANCE`].
+pub fn missing_time(steps: f64, window: Span) -> Option<Span> {
+    let expected = window.as_seconds() / STEP_SECONDS;
+    let present = if steps.is_finite() && steps > 0.0 {
+        steps.floor() as i64
+    } else {
+        0
+    };
+    let missing = (expected - present).max(0) * STEP_SECONDS;
+    (missing > GAP_TOLERANCE.as_seconds()).then(|| Span::seconds(missing))
+}
+
 /// OpenCost's average prices over the window: per vCPU-hour, then per GiB-hour.
 /// Each node counts once, whatever its size.
 pub fn opencost_promql(config: &Config) -> [String; 2] {
@@ -95,6 +131,9 @@ pub struct UsageCollection {
     /// Namespaces with series at the start of the window, and when that was.
     covered: Result<HashMap<String, f64>, String>,
     window_start: Option<DateTime<Utc>>,
+    /// Per namespace, the subquery steps of the idle window that had a CPU rate.
+    steps: Result<HashMap<String, f64>, String>,
+    idle_window: Span,
     /// HTTP requests made, retries included.
     pub queries: u32,
     /// One line per failed query, for humans.
@@ -118,6 +157,8 @@ impl UsageCollection {
             samples,
             covered: Err(reason.to_string()),
             window_start: None,
+            steps: Err(reason.to_string()),
+            idle_window: Span::days(7),
             queries: 0,
             problems: vec![reason.to_string()],
         }
@@ -131,8 +172,11 @@ impl UsageCollection {
     /// The statistics of one namespace.
     ///
     /// Its history reaches back over the window when it had series at the window's
-    /// start; a namespace with no series at all (nothing ran) borrows the cluster's
-    /// history, which reaches back when any namespace had series then.
+    /// start, and misses part of the idle window when its CPU rate is absent from more
+    /// steps than [`GAP_TOLERANCE`] allows. A namespace with no series at all (nothing
+    /// ran) borrows the cluster's history: it reaches back when any namespace had series
+    /// then, and misses what the best-covered namespace misses (a Prometheus outage).
+    /// When coverage could not be read, the history is unknown.
     pub fn usage_of(&self, namespace: &str) -> Usage {
         let sample = |s: Statistic| match self.samples.get(&s) {
             Some(Ok(values)) => match values.get(namespace) {
@@ -148,6 +192,7 @@ impl UsageCollection {
             memory_bytes: sample(Statistic::Memory),
             network_max_bytes_per_second: sample(Statistic::NetworkMax),
             history_since: None,
+            history_missing: None,
         };
         let no_series_at_all = [
             &usage.cpu_quantile_cores,
@@ -157,14 +202,23 @@ impl UsageCollection {
         ]
         .iter()
         .all(|s| matches!(s, Sample::NoSeries));
-        let reaches_back = match &self.covered {
-            Ok(covered) => {
-                covered.contains_key(namespace) || (no_series_at_all && !covered.is_empty())
+        let (reaches_back, history_missing) = match (&self.covered, &self.steps) {
+            (Ok(covered), Ok(steps)) if no_series_at_all => {
+                let best = steps.values().copied().fold(0.0, f64::max);
+                (!covered.is_empty(), missing_time(best, self.idle_window))
             }
-            Err(_) => false,
+            (Ok(covered), Ok(steps)) => (
+                covered.contains_key(namespace),
+                missing_time(
+                    steps.get(namespace).copied().unwrap_or(0.0),
+                    self.idle_window,
+                ),
+            ),
+            _ => (false, None),
         };
         Usage {
             history_since: self.window_start.filter(|_| reaches_back),
+            history_missing,
             ..usage
         }
     }
@@ -236,6 +290,7 @@ impl Prometheus {
         let coverage_at = at - window.as_delta();
         let queries = stats.map(|s| promql(s, config));
         let coverage_query = coverage_promql();
+        let steps_query = steps_promql(config);
         let opencost = async {
             if config.pricing.source != PriceSource::Opencost {
                 return None;
@@ -244,12 +299,13 @@ impl Prometheus {
             let (cpu, memory) = tokio::join!(self.scalar(&cpu, at), self.scalar(&memory, at));
             Some(cpu.and_then(|cpu| memory.map(|memory| (cpu, memory))))
         };
-        let (cpu_q, cpu_max, memory, network, coverage, opencost) = tokio::join!(
+        let (cpu_q, cpu_max, memory, network, coverage, steps, opencost) = tokio::join!(
             self.by_namespace(&queries[0], at),
             self.by_namespace(&queries[1], at),
             self.by_namespace(&queries[2], at),
             self.by_namespace(&queries[3], at),
             self.by_namespace(&coverage_query, coverage_at),
+            self.by_namespace(&steps_query, at),
             opencost,
         );
         let results = [cpu_q, cpu_max, memory, network];
@@ -260,6 +316,9 @@ impl Prometheus {
             .collect();
         if let Err(e) = &coverage {
             failures.push(("history coverage", e));
+        }
+        if let Err(e) = &steps {
+            failures.push(("history gaps", e));
         }
         if let Some(Err(e)) = &opencost {
             failures.push(("OpenCost price", e));
@@ -278,6 +337,8 @@ impl Prometheus {
             samples: stats.into_iter().zip(results).collect(),
             covered: coverage,
             window_start: Some(coverage_at),
+            steps,
+            idle_window: config.idle.window,
             queries: self.queries.load(Ordering::Relaxed),
             problems,
         }
@@ -319,31 +380,103 @@ impl Prometheus {
     }
 
     /// One instant query with retries: connection problems, timeouts and server errors
-    /// are retried with exponential backoff; a query Prometheus rejects is not.
+    /// are retried with exponential backoff; a query Prometheus rejects is not, nor an
+    /// answer with warnings (a partial response), which is an error: missing data.
     async fn instant(&self, query: &str, at: DateTime<Utc>) -> Result<Data, String> {
         let mut delay = Duration::from_millis(250);
         let mut attempt = 0;
         loop {
             self.queries.fetch_add(1, Ordering::Relaxed);
-            let result = self
-                .client
-                .query(query)
-                .at(at.timestamp())
-                .timeout(self.timeout.as_seconds() * 1000)
-                .post()
-                .await;
-            match result {
-                Ok(r) => return Ok(r.into_inner().0),
-                Err(e) if attempt < self.retries && retryable(&e) => {
-                    tracing::warn!(error = %e, attempt, "Prometheus query failed; retrying");
+            match self.attempt(query, at).await {
+                Ok(answer) => return answer.complete(),
+                Err(failure) if attempt < self.retries && failure.retryable => {
+                    tracing::warn!(error = %failure.message, attempt, "Prometheus query failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(describe(&e, &self.url)),
+                Err(failure) => return Err(failure.message),
             }
         }
     }
+
+    /// One HTTP request. The client library drops `warnings`, so the envelope is read here.
+    async fn attempt(&self, query: &str, at: DateTime<Utc>) -> Result<Answer, Failure> {
+        let response = self
+            .client
+            .query(query)
+            .at(at.timestamp())
+            .timeout(self.timeout.as_seconds() * 1000)
+            .query("partial_response", "false")
+            .post_raw()
+            .await
+            .map_err(|e| Failure {
+                retryable: retryable(&e),
+                message: describe(&e, &self.url),
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| Failure {
+            retryable: true,
+            message: format!("cannot read the answer: {e} (Prometheus at {})", self.url),
+        })?;
+        match serde_json::from_slice::<Envelope>(&body) {
+            Ok(Envelope::Success { data, warnings }) => Ok(Answer {
+                data: data.into_inner().0,
+                warnings,
+            }),
+            Ok(Envelope::Error(e)) => {
+                let e = prometheus_http_query::Error::Prometheus(e);
+                Err(Failure {
+                    retryable: retryable(&e),
+                    message: describe(&e, &self.url),
+                })
+            }
+            Err(e) => Err(Failure {
+                retryable: true,
+                message: format!(
+                    "HTTP {status}: not an answer of the query API ({e}) (Prometheus at {})",
+                    self.url
+                ),
+            }),
+        }
+    }
+}
+
+/// The query API's answer. `infos` (Prometheus 3) are notes about the query, not about
+/// missing data, and are ignored.
+#[derive(serde::Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Envelope {
+    Success {
+        data: PromqlResult,
+        #[serde(default)]
+        warnings: Vec<String>,
+    },
+    Error(PrometheusError),
+}
+
+struct Answer {
+    data: Data,
+    warnings: Vec<String>,
+}
+
+impl Answer {
+    /// The data, or why it cannot be trusted as complete.
+    fn complete(self) -> Result<Data, String> {
+        if self.warnings.is_empty() {
+            Ok(self.data)
+        } else {
+            Err(format!(
+                "the answer may be incomplete, Prometheus warned: {}",
+                self.warnings.join("; ")
+            ))
+        }
+    }
+}
+
+struct Failure {
+    retryable: bool,
+    message: String,
 }
 
 fn retryable(e: &prometheus_http_query::Error) -> bool {
@@ -427,6 +560,8 @@ mod tests {
             samples,
             covered: Ok(HashMap::new()),
             window_start: None,
+            steps: Ok(HashMap::new()),
+            idle_window: Span::days(7),
             queries: 2,
             problems: vec![],
         };
@@ -462,7 +597,9 @@ mod tests {
             samples: all(&[("old", 0.0), ("new", 0.0)]),
             covered: values(&[("old", 3.0)]),
             window_start: Some(start),
-            queries: 5,
+            steps: values(&[("old", 2016.0), ("new", 288.0)]),
+            idle_window: Span::days(7),
+            queries: 6,
             problems: vec![],
         };
         assert_eq!(
@@ -485,7 +622,9 @@ mod tests {
             samples: all(&[]),
             covered: values(&[]),
             window_start: Some(start),
-            queries: 5,
+            steps: values(&[]),
+            idle_window: Span::days(7),
+            queries: 6,
             problems: vec![],
         };
         assert_eq!(
@@ -498,6 +637,88 @@ mod tests {
             ..c
         };
         assert_eq!(failed.usage_of("old").history_since, None);
+    }
+
+    #[test]
+    fn missing_time_counts_absent_steps_beyond_the_tolerance() {
+        let week = Span::days(7);
+        // 2016 five-minute steps in 7d; Prometheus 2.x may count one more.
+        assert_eq!(missing_time(2016.0, week), None);
+        assert_eq!(missing_time(2017.0, week), None);
+        assert_eq!(missing_time(2013.0, week), None, "15 minutes: tolerated");
+        assert_eq!(missing_time(2012.0, week), Some(Span::seconds(20 * 60)));
+        assert_eq!(missing_time(2016.0 - 288.0, week), Some(Span::days(1)));
+        assert_eq!(missing_time(0.0, week), Some(week));
+        assert_eq!(missing_time(f64::NAN, week), Some(week));
+        assert_eq!(missing_time(-3.0, week), Some(week));
+        assert_eq!(missing_time(864.0, Span::days(3)), None);
+    }
+
+    #[test]
+    fn gaps_are_per_namespace_and_empty_namespaces_borrow_the_best_covered() {
+        let start = DateTime::parse_from_rfc3339("2026-11-14T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let values = |pairs: &[(&str, f64)]| -> Result<HashMap<String, f64>, String> {
+            Ok(pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        };
+        let samples: HashMap<Statistic, Result<HashMap<String, f64>, String>> = [
+            Statistic::CpuQuantile,
+            Statistic::CpuMax,
+            Statistic::Memory,
+            Statistic::NetworkMax,
+        ]
+        .into_iter()
+        .map(|s| (s, values(&[("whole", 0.0), ("holed", 0.0)])))
+        .collect();
+        let c = UsageCollection {
+            opencost: None,
+            samples,
+            covered: values(&[("whole", 1.0), ("holed", 1.0)]),
+            window_start: Some(start),
+            steps: values(&[("whole", 2016.0), ("holed", 2016.0 - 288.0)]),
+            idle_window: Span::days(7),
+            queries: 6,
+            problems: vec![],
+        };
+        let whole = c.usage_of("whole");
+        assert_eq!(
+            (whole.history_since, whole.history_missing),
+            (Some(start), None)
+        );
+        let holed = c.usage_of("holed");
+        assert_eq!(
+            (holed.history_since, holed.history_missing),
+            (Some(start), Some(Span::days(1)))
+        );
+        assert_eq!(c.usage_of("empty").history_missing, None);
+
+        // Prometheus itself was down for a day: nobody is covered, nor is an empty namespace.
+        let outage = UsageCollection {
+            steps: values(&[("whole", 1728.0), ("holed", 1700.0)]),
+            ..c
+        };
+        assert_eq!(
+            outage.usage_of("empty").history_missing,
+            Some(Span::days(1))
+        );
+        // Coverage unknown: history unknown.
+        let failed = UsageCollection {
+            steps: Err("timeout".into()),
+            ..outage
+        };
+        assert_eq!(failed.usage_of("whole").history_since, None);
+        assert_eq!(failed.usage_of("empty").history_since, None);
+    }
+
+    #[test]
+    fn the_gap_query_counts_the_idle_subquery_steps() {
+        let mut c = Config::default();
+        c.idle.window = Span::days(3);
+        assert_eq!(
+            steps_promql(&c),
+            r#"count_over_time(sum by (namespace) (rate(container_cpu_usage_seconds_total{container!="", container!="POD"}[5m]))[3d:5m])"#
+        );
     }
 
     /// A loopback HTTP endpoint that answers each request with the next canned
@@ -548,6 +769,44 @@ mod tests {
     const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a"},"value":[1700000000,"0.25"]}]}}"#;
     const UNAVAILABLE: &str = r#"{"status":"error","errorType":"unavailable","error":"busy"}"#;
     const BAD_DATA: &str = r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+
+    const WARNED: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a"},"value":[1700000000,"0.25"]}]},"warnings":["partial response: store 10.0.0.7:10901 unavailable"]}"#;
+    const INFOS: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"a"},"value":[1700000000,"0.25"]}]},"warnings":[],"infos":["PromQL info: metric might not be a counter"]}"#;
+    const HTML_502: &str = "<html>bad gateway</html>";
+
+    #[tokio::test]
+    async fn an_answer_with_warnings_is_missing_data_not_retried_and_says_why() {
+        let (url, task) = endpoint(vec![(200, WARNED)]).await;
+        let p = Prometheus::connect(&config_for(&url, 3), None).unwrap();
+        let error = p.by_namespace("up", Utc::now()).await.unwrap_err();
+        assert!(
+            error.contains("store 10.0.0.7:10901 unavailable") && error.contains("incomplete"),
+            "{error}"
+        );
+        assert_eq!(p.queries.load(Ordering::Relaxed), 1);
+        let request = task.await.unwrap().remove(0);
+        assert!(request.contains("partial_response=false"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn infos_and_empty_warnings_leave_the_answer_complete() {
+        let (url, _task) = endpoint(vec![(200, INFOS)]).await;
+        let p = Prometheus::connect(&config_for(&url, 0), None).unwrap();
+        let values = p.by_namespace("up", Utc::now()).await.unwrap();
+        assert_eq!(values.get("a"), Some(&0.25));
+    }
+
+    #[tokio::test]
+    async fn a_proxy_error_page_is_retried_and_then_reported() {
+        let (url, task) = endpoint(vec![(502, HTML_502), (502, HTML_502)]).await;
+        let p = Prometheus::connect(&config_for(&url, 1), None).unwrap();
+        let error = p.by_namespace("up", Utc::now()).await.unwrap_err();
+        assert!(
+            error.contains("HTTP 502") && error.contains(&url),
+            "{error}"
+        );
+        assert_eq!(task.await.unwrap().len(), 2);
+    }
 
     fn config_for(url: &str, retries: u32) -> Config {
         let mut c = Config::default();

@@ -1,6 +1,7 @@
 //! What the collectors saw. Every field that comes from a source which can fail is
 //! optional or a [`Sample`], so that "not known" can never be confused with "zero".
 
+use super::Span;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub struct Usage {
     pub network_max_bytes_per_second: Sample,
     /// How far back the metrics history reaches; `None` when unknown.
     pub history_since: Option<DateTime<Utc>>,
+    /// How much of the idle window has no CPU series although the history reaches back
+    /// over it (a scrape gap), beyond a small tolerance; `None` when no gap was found.
+    pub history_missing: Option<Span>,
 }
 
 impl Usage {
@@ -77,6 +81,7 @@ impl Usage {
             memory_bytes: Sample::unavailable(reason),
             network_max_bytes_per_second: Sample::unavailable(reason),
             history_since: None,
+            history_missing: None,
         }
     }
 }

@@ -1347,6 +1347,7 @@ fn sample() -> (Reports, Config) {
                 memory_bytes: Sample::Value { value: 1e8 },
                 network_max_bytes_per_second: Sample::Value { value: 5000.0 },
                 history_since: Some(at - TimeDelta::days(30)),
+                history_missing: None,
             },
         }
     };

@@ -11,5 +11,6 @@ mod bed_smoke;
 mod daemon;
 mod deploy;
 mod plan;
+mod prometheus_gaps;
 mod report;
 mod run;

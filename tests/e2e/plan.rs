@@ -159,9 +159,9 @@ fn a_fixed_number_of_promql_queries_whatever_the_cluster_size() {
     let bed = Bed::shared();
     let (plan, stderr) = plan(bed, &bed.prometheus_url);
     assert_eq!(plan["sources"]["prometheus"]["status"], "ok", "{stderr}");
-    assert_eq!(plan["summary"]["promql_queries"], 5);
+    assert_eq!(plan["summary"]["promql_queries"], 6);
     assert_eq!(plan["sources"]["kubernetes"]["status"], "ok");
-    assert!(stderr.contains("5 PromQL queries"), "{stderr}");
+    assert!(stderr.contains("6 PromQL queries"), "{stderr}");
 }
 
 #[test]
@@ -249,8 +249,8 @@ fn opencost_prices_are_averaged_over_nodes_and_used_for_every_cost() {
         "{prices}"
     );
     assert_eq!(
-        plan["sources"]["prometheus"]["requests"], 7,
-        "5 + 2 price queries"
+        plan["sources"]["prometheus"]["requests"], 8,
+        "6 + 2 price queries"
     );
     let defaults = by_name(&plan_default(bed));
     // Other tests reclaim namespaces meanwhile: compare those present in both runs.
@@ -415,7 +415,7 @@ fn explain_says_where_every_number_comes_from() {
         "flagged; recommended request".to_string(),
         "Cost per hour (USD 0.031611 per vCPU-hour".to_string(),
         "Sources: Kubernetes ok".to_string(),
-        "Prometheus ok (5 queries)".to_string(),
+        "Prometheus ok (6 queries)".to_string(),
     ] {
         assert!(text.contains(&needle), "explain lacks {needle:?}:\n{text}");
     }

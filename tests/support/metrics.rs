@@ -405,3 +405,26 @@ impl Writer {
         Ok(())
     }
 }
+
+/// `pods` with a scrape gap: every series of `namespace` has no sample in `[from, to)`
+/// (unix seconds), as when the kubelet could not be scraped. A pod whose series span the
+/// gap becomes two pieces with the same labels; counters restart after the gap.
+pub fn with_gap(pods: Vec<PodMetrics>, namespace: &str, from: i64, to: i64) -> Vec<PodMetrics> {
+    let mut out = Vec::with_capacity(pods.len());
+    for pod in pods {
+        if pod.namespace != namespace || pod.until < from || pod.since >= to {
+            out.push(pod);
+            continue;
+        }
+        if pod.since < from {
+            out.push(PodMetrics {
+                until: from - 1,
+                ..pod.clone()
+            });
+        }
+        if pod.until >= to {
+            out.push(PodMetrics { since: to, ..pod });
+        }
+    }
+    out
+}
