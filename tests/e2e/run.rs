@@ -502,9 +502,9 @@ fn a_replica_whose_clock_runs_ahead_plans_and_exports_but_mails_nothing() {
     let mut daemon = reclaimer(bed, &config, &["run"])
         .env(
             "LD_PRELOAD",
-            "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
         )
-        .env("FAKETIME", "+120")
+        .env("FAKETIME", "+120s")
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .stdout(Stdio::null())
         .stderr(log)
