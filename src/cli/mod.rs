@@ -197,7 +197,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             // A broken report template is refused now, not at the first report time.
             crate::report::Templates::from_config(&config)
                 .context("cannot load the report templates")?;
-            let client = kube_client(sources.kubeconfig.as_deref()).await?;
+            let client = kube_client(&config, sources.kubeconfig.as_deref()).await?;
             let url = sources.prometheus_url.as_deref();
             match config.mode {
                 Mode::Enforce => {
@@ -221,9 +221,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
     }
 }
 
-/// A client from `--kubeconfig`, or by the usual inference.
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
+/// A client from `--kubeconfig`, or by the usual inference. No answer of the apiserver is
+/// waited for longer than `daemon.request_timeout`.
+async fn kube_client(
+    c: &Config,
+    kubeconfig: Option<&std::path::Path>,
+) -> anyhow::Result<kube::Client> {
+    let mut config = match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)
                 .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
@@ -235,6 +239,13 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kub
             "cannot set up a Kubernetes client (from KUBECONFIG, ~/.kube/config or the in-cluster service account)",
         )?,
     };
+    let timeout =
+        std::time::Duration::from_secs(c.daemon.request_timeout.as_seconds().max(1) as u64);
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    // The timeout counts from each request, not from when its pooled connection went idle.
+    config.reset_reader_on_write = true;
     kube::Client::try_from(config).context("cannot create the Kubernetes client")
 }
 
@@ -283,7 +294,7 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
 async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Evaluation> {
     let at = view.at.unwrap_or_else(Utc::now);
     let at = at - chrono::TimeDelta::nanoseconds(at.timestamp_subsec_nanos().into());
-    let client = kube_client(view.sources.kubeconfig.as_deref()).await?;
+    let client = kube_client(config, view.sources.kubeconfig.as_deref()).await?;
     let prometheus = Prometheus::connect(config, view.sources.prometheus_url.as_deref());
     let prom_url = prometheus
         .as_ref()

@@ -410,9 +410,16 @@ pub struct Daemon {
     /// Name of the `coordination.k8s.io` Lease in `own_namespace` that elects the replica
     /// allowed to write, e-mail and delete.
     pub lease_name: String,
-    /// How long the Lease holds without renewal; renewed every third of it.
+    /// How long the Lease holds without renewal; renewed every third of it. This replica
+    /// stops acting a third of it before its Lease runs out.
     pub lease_duration: Span,
     pub log_format: LogFormat,
+    /// Longest wait for any one answer of the apiserver.
+    pub request_timeout: Span,
+    /// Longest a cycle (or a report run) may take; one that overruns is abandoned.
+    pub cycle_timeout: Span,
+    /// Largest difference from the apiserver's clock at which this replica still acts.
+    pub max_clock_skew: Span,
 }
 
 impl Default for Daemon {
@@ -422,6 +429,9 @@ impl Default for Daemon {
             lease_name: "kube-reclaimer".into(),
             lease_duration: Span::seconds(30),
             log_format: LogFormat::Text,
+            request_timeout: Span::seconds(30),
+            cycle_timeout: Span::seconds(20 * 60),
+            max_clock_skew: Span::seconds(5),
         }
     }
 }
@@ -763,6 +773,15 @@ impl Config {
                 d.lease_duration.to_string(),
                 "at least 5s",
             );
+        }
+        for (key, value) in [
+            ("daemon.request_timeout", d.request_timeout),
+            ("daemon.cycle_timeout", d.cycle_timeout),
+            ("daemon.max_clock_skew", d.max_clock_skew),
+        ] {
+            if value < Span::seconds(1) {
+                bad(key, value.to_string(), "at least 1s");
+            }
         }
         let s = &self.smtp;
         if s.host.trim().is_empty() {

@@ -1,5 +1,13 @@
 //! Leader election with a `coordination.k8s.io` Lease: every replica reads and plans; only
 //! the holder of the Lease writes, e-mails or deletes.
+//!
+//! Leadership is a deadline on the monotonic clock, not a flag: a renewal that succeeds
+//! lets this replica act until the instant the renewal request was sent, plus the Lease
+//! duration, minus a margin of a third of the duration ([`margin`]; client-go's
+//! `RenewDeadline` < `LeaseDuration` likewise). Another replica takes the Lease over only
+//! once the whole duration has passed since the `renewTime` written, so this replica has
+//! stopped acting by then, even when its renewals hang instead of failing. The margin
+//! also covers a clock difference between replicas of up to a third of the duration.
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -7,15 +15,43 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::Client;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long before the Lease runs out this replica stops acting: a third of its duration.
+pub fn margin(duration: Duration) -> Duration {
+    duration / 3
+}
+
+/// Until when this replica may act, by the last renewal that succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leadership {
+    until: Option<Instant>,
+}
+
+impl Leadership {
+    /// A renewal sent at `sent` found the Lease ours (`held`) or another's.
+    pub fn renewed(&mut self, sent: Instant, duration: Duration, held: bool) {
+        self.until = held.then(|| sent + duration.saturating_sub(margin(duration)));
+    }
+
+    /// A renewal failed or was given up: not the leader any more.
+    pub fn lost(&mut self) {
+        self.until = None;
+    }
+
+    /// Whether this replica may act at `now`.
+    pub fn holds(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+}
 
 pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
     duration: Duration,
-    leader: Arc<AtomicBool>,
+    leadership: Mutex<Leadership>,
     /// One acquisition at a time: the renewer and a cycle both call `try_acquire`, and
     /// two of our own writes racing would make the loser of the two think another
     /// replica holds the Lease.
@@ -45,7 +81,7 @@ impl Elector {
             name: name.to_string(),
             identity,
             duration,
-            leader: Arc::new(AtomicBool::new(false)),
+            leadership: Mutex::new(Leadership::default()),
             acquiring: tokio::sync::Mutex::new(()),
         }
     }
@@ -54,17 +90,30 @@ impl Elector {
         &self.identity
     }
 
-    /// Whether this replica held the Lease at its last renewal.
+    fn leadership(&self) -> std::sync::MutexGuard<'_, Leadership> {
+        self.leadership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this replica may act now: its last renewal succeeded, and less than the
+    /// Lease duration minus the [`margin`] has passed since that renewal was sent.
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::SeqCst)
+        self.leadership().holds(Instant::now())
     }
 
     /// Takes the Lease if it is free, expired or ours, and renews it. Updates carry the
     /// resourceVersion read, so two replicas racing for it cannot both win.
     pub async fn try_acquire(&self, now: DateTime<Utc>) -> Result<bool, kube::Error> {
         let _one_at_a_time = self.acquiring.lock().await;
+        let sent = Instant::now();
         let seconds = i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX);
-        let held = match self.api.get_opt(&self.name).await? {
+        let lease = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let held = match lease {
             None => {
                 let lease = Lease {
                     metadata: ObjectMeta {
@@ -83,7 +132,7 @@ impl Elector {
                 match self.api.create(&PostParams::default(), &lease).await {
                     Ok(_) => true,
                     Err(kube::Error::Api(s)) if s.code == 409 => false,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(self.failed(e)),
                 }
             }
             Some(mut lease) => {
@@ -113,22 +162,36 @@ impl Elector {
                     {
                         Ok(_) => true,
                         Err(kube::Error::Api(s)) if s.code == 409 => false,
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(self.failed(e)),
                     }
                 }
             }
         };
-        self.leader.store(held, Ordering::SeqCst);
+        self.leadership().renewed(sent, self.duration, held);
         Ok(held)
     }
 
-    /// Renews every third of the Lease duration until `stop` is set; a failed renewal
-    /// makes this replica a follower at once.
+    fn failed(&self, e: kube::Error) -> kube::Error {
+        self.leadership().lost();
+        e
+    }
+
+    /// Renews every third of the Lease duration until `stop` is set; a renewal that
+    /// fails, or takes longer than the [`margin`], makes this replica a follower at once.
     pub async fn keep_renewing(&self, stop: &AtomicBool) {
         while !stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.try_acquire(Utc::now()).await {
-                tracing::warn!(error = %e, "cannot renew the leader Lease; acting as a follower");
-                self.leader.store(false, Ordering::SeqCst);
+            match tokio::time::timeout(margin(self.duration), self.try_acquire(Utc::now())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot renew the leader Lease; acting as a follower")
+                }
+                Err(_) => {
+                    self.leadership().lost();
+                    tracing::warn!(
+                        seconds = margin(self.duration).as_secs_f64(),
+                        "renewing the leader Lease timed out; acting as a follower"
+                    );
+                }
             }
             let step = self.duration / 3;
             let mut waited = Duration::ZERO;
@@ -142,7 +205,7 @@ impl Elector {
     /// Gives the Lease up, so another replica can take over at once.
     pub async fn release(&self) {
         let _one_at_a_time = self.acquiring.lock().await;
-        self.leader.store(false, Ordering::SeqCst);
+        self.leadership().lost();
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
             return;
         };
@@ -161,5 +224,56 @@ impl Elector {
         {
             tracing::warn!(error = %e, "cannot release the leader Lease; it expires by itself");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_renewal_holds_until_the_duration_less_the_margin_from_when_it_was_sent() {
+        let sent = Instant::now();
+        let mut l = Leadership::default();
+        assert!(!l.holds(sent), "never renewed");
+        l.renewed(sent, LEASE, true);
+        assert!(l.holds(sent));
+        assert!(l.holds(sent + Duration::from_millis(19_999)));
+        assert!(!l.holds(sent + Duration::from_secs(20)), "margin of 10 s");
+        assert!(!l.holds(sent + LEASE));
+    }
+
+    #[test]
+    fn leadership_runs_out_by_itself_when_no_renewal_comes_back() {
+        // Renewed at 0 s and 10 s; the renewal sent at 20 s hangs: acting stops at 30 s,
+        // before another replica may take the Lease at 40 s.
+        let start = Instant::now();
+        let mut l = Leadership::default();
+        for at in [0, 10] {
+            l.renewed(start + Duration::from_secs(at), LEASE, true);
+        }
+        assert!(l.holds(start + Duration::from_secs(29)));
+        assert!(!l.holds(start + Duration::from_secs(30)));
+        assert!(!l.holds(start + Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn a_lease_held_by_another_a_failure_or_a_release_ends_leadership_at_once() {
+        let now = Instant::now();
+        let mut l = Leadership::default();
+        l.renewed(now, LEASE, true);
+        l.renewed(now, LEASE, false);
+        assert!(!l.holds(now));
+        l.renewed(now, LEASE, true);
+        l.lost();
+        assert!(!l.holds(now));
+    }
+
+    #[test]
+    fn the_margin_is_a_third_of_the_duration() {
+        assert_eq!(margin(LEASE), Duration::from_secs(10));
+        assert_eq!(margin(Duration::from_secs(6)), Duration::from_secs(2));
     }
 }

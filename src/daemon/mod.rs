@@ -2,7 +2,13 @@
 //! the weekly cost reports on their own schedule ([`report`]), health and metrics
 //! endpoints, leader election, and a clean stop on SIGTERM. A cycle also runs at start,
 //! so a new replica is ready and exports figures at once.
+//!
+//! Nothing is acted on (mailed, written, scaled or deleted) unless, right before it, this
+//! replica holds the Lease by its deadline ([`lease`]) and its clock agrees with the
+//! apiserver's ([`clock`]). A cycle or report run that takes longer than
+//! `daemon.cycle_timeout` is abandoned where it is.
 
+pub mod clock;
 pub mod lease;
 pub mod report;
 pub mod schedule;
@@ -18,6 +24,7 @@ use axum::{
     Router,
 };
 use chrono::{DateTime, Utc};
+use clock::Clock;
 use lease::Elector;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,6 +42,8 @@ pub enum DaemonError {
     NoNextRun(String),
     #[error(transparent)]
     Cycle(#[from] CollectError),
+    #[error("the cycle did not finish within daemon.cycle_timeout ({0}); abandoned")]
+    Overrun(crate::model::Span),
 }
 
 /// What the health endpoints report.
@@ -42,6 +51,26 @@ pub enum DaemonError {
 struct Health {
     /// A cycle has completed since start.
     ready: AtomicBool,
+    clock: Clock,
+}
+
+/// `/readyz`: ready once a cycle has completed; the body says when this replica does
+/// not act because of its clock (it still plans and exports, so it stays ready).
+fn readiness(health: &Health) -> (StatusCode, String) {
+    if !health.ready.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no cycle completed yet\n".into(),
+        );
+    }
+    match health.clock.refusal() {
+        Some(why) => (StatusCode::OK, format!("ready; not acting: {why}\n")),
+        None => (StatusCode::OK, "ready\n".into()),
+    }
+}
+
+fn std_duration(span: crate::model::Span) -> Duration {
+    Duration::from_secs(span.as_seconds().max(1).unsigned_abs())
 }
 
 /// Where this replica is: the pod name when running in a pod, else host and pid.
@@ -89,14 +118,8 @@ pub async fn run(
             .route(
                 "/readyz",
                 get(move || {
-                    let ready = health.ready.load(Ordering::SeqCst);
-                    async move {
-                        if ready {
-                            (StatusCode::OK, "ready\n")
-                        } else {
-                            (StatusCode::SERVICE_UNAVAILABLE, "no cycle completed yet\n")
-                        }
-                    }
+                    let answer = readiness(&health);
+                    async move { answer }
                 }),
             )
     };
@@ -110,8 +133,11 @@ pub async fn run(
         &config.own_namespace,
         &config.daemon.lease_name,
         identity(),
-        Duration::from_secs(config.daemon.lease_duration.as_seconds().max(1) as u64),
+        std_duration(config.daemon.lease_duration),
     ));
+    // Acting needs the Lease (by its deadline) and a clock that agrees with the apiserver's.
+    let may_act = || elector.is_leader() && health.clock.trusted();
+    let deadline = std_duration(config.daemon.cycle_timeout);
     // Dry-run writes nothing, the Lease included.
     let stop = Arc::new(AtomicBool::new(false));
     let renewing = (config.mode == Mode::Enforce).then(|| {
@@ -159,28 +185,37 @@ pub async fn run(
             let outcome = match run_cycle {
                 true => {
                     let started = std::time::Instant::now();
-                    let outcome = cycle(
+                    let work = cycle(
                         config,
                         &client,
                         prometheus_url,
                         mail,
                         &elector,
+                        &health.clock,
                         &metrics,
+                        &may_act,
                         &unrecorded,
-                    )
-                    .await;
+                    );
+                    let outcome = match tokio::time::timeout(deadline, work).await {
+                        Ok(outcome) => outcome.map_err(DaemonError::Cycle),
+                        Err(_) => Err(DaemonError::Overrun(config.daemon.cycle_timeout)),
+                    };
                     Some((outcome, started.elapsed().as_secs_f64()))
                 }
                 false => None,
             };
             if run_report {
-                reporter
-                    .run(config, &client, prometheus_url, mail, &elector)
-                    .await;
+                let work = reporter.run(config, &client, prometheus_url, mail, &elector, &may_act);
+                if tokio::time::timeout(deadline, work).await.is_err() {
+                    metrics.record_error(Source::Deadline);
+                    tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report run did not finish within daemon.cycle_timeout; abandoned");
+                }
             } else if config.mode == Mode::Enforce {
-                reporter
-                    .retry(mail, &|| elector.is_leader(), Utc::now())
-                    .await;
+                let work = reporter.retry(mail, &may_act, Utc::now());
+                if tokio::time::timeout(deadline, work).await.is_err() {
+                    metrics.record_error(Source::Deadline);
+                    tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report retries did not finish within daemon.cycle_timeout; abandoned");
+                }
             }
             outcome
         };
@@ -201,9 +236,12 @@ pub async fn run(
                 metrics.cycle_completed(seconds, Utc::now());
             }
             Some((Err(e), _)) => {
-                metrics.record_error(Source::Kubernetes);
+                metrics.record_error(match e {
+                    DaemonError::Overrun(_) => Source::Deadline,
+                    _ => Source::Kubernetes,
+                });
                 if once {
-                    break Err(DaemonError::Cycle(e));
+                    break Err(e);
                 }
                 tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
             }
@@ -248,17 +286,29 @@ fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> +
     })
 }
 
-/// Collect, assess, plan; the leader in enforce mode then acts.
+/// Collect, assess, plan; the leader in enforce mode then acts, while `may_act` holds.
+#[allow(clippy::too_many_arguments)]
 async fn cycle(
     config: &Config,
     client: &kube::Client,
     prometheus_url: Option<&str>,
     mail: &impl Deliver,
     elector: &Elector,
+    clock: &Clock,
     metrics: &Metrics,
+    may_act: &(dyn Fn() -> bool + Sync),
     unrecorded: &Unrecorded,
 ) -> Result<(), CollectError> {
     let started = std::time::Instant::now();
+    let measured = clock::measure(client).await;
+    let trusted = clock.record(&measured, config.daemon.max_clock_skew.as_seconds() as f64);
+    metrics.set_clock_skew(measured.as_ref().ok().map(|s| s.seconds), !trusted);
+    if let Some(why) = clock.refusal() {
+        if measured.is_err() {
+            metrics.record_error(Source::Kubernetes);
+        }
+        tracing::warn!(reason = %why, "not acting this cycle: planning and exporting only");
+    }
     let now = Utc::now();
     let at: DateTime<Utc> =
         now - chrono::TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
@@ -294,6 +344,15 @@ async fn cycle(
         );
         return Ok(());
     }
+    if !trusted {
+        metrics.set_leader(false);
+        tracing::info!(
+            namespaces = evaluation.plan.namespaces.len(),
+            planned,
+            "cycle done: not acting, the clock cannot be trusted"
+        );
+        return Ok(());
+    }
     let leader = match elector.try_acquire(Utc::now()).await {
         Ok(leader) => leader,
         Err(e) => {
@@ -316,7 +375,7 @@ async fn cycle(
         config,
         cluster: &cluster,
         mail,
-        may_act: &|| elector.is_leader(),
+        may_act,
         unrecorded,
     };
     let done = execute(&evaluation, &actor, at).await;

@@ -2,7 +2,9 @@
 //! reclamation ledger of the past week, one mail per team with namespaces, one to the
 //! fallback recipients for the namespaces of no known team, and the FinOps roll-up.
 //!
-//! Only the Lease holder in enforce mode sends; in dry-run each mail is logged instead.
+//! Only the Lease holder in enforce mode sends, checking right before each mail that it
+//! still holds the Lease by its deadline and that its clock is trusted; in dry-run each
+//! mail is logged instead.
 //! Each mail goes out on its own: one that fails never stops the others, and every
 //! outcome is logged. A mail the server did not accept is tried again after each cycle
 //! for a day ([`RETRY_FOR`]), so delivery is **at least once** for as long as the daemon
@@ -28,7 +30,8 @@ pub struct Outcome {
     /// `team-payments`, `unassigned`, `finops`.
     pub report: String,
     pub recipients: Vec<String>,
-    /// `sent`, `failed`, `skipped` (nobody to send to, or not the Lease holder) or
+    /// `sent`, `failed`, `skipped` (nobody to send to, not the Lease holder by its
+    /// deadline, or a clock that differs from the apiserver's) or
     /// `dry-run`.
     pub outcome: &'static str,
     pub detail: String,
@@ -73,7 +76,10 @@ pub async fn send(
                 format!("nobody to send it to: {} is empty", m.recipients_key),
             )
         } else if !may_send() {
-            outcome("skipped", "lost the leader Lease".into())
+            outcome(
+                "skipped",
+                "lost the leader Lease, or the clock is not trusted".into(),
+            )
         } else {
             let rendered = mail::Rendered {
                 subject: m.subject.clone(),
@@ -116,6 +122,7 @@ impl Reporter {
         prometheus_url: Option<&str>,
         deliver: &impl Deliver,
         elector: &Elector,
+        may_send: &(dyn Fn() -> bool + Sync),
     ) {
         let started = std::time::Instant::now();
         let mails = match prepare(config, client, prometheus_url).await {
@@ -140,7 +147,7 @@ impl Reporter {
             tracing::info!("another replica holds the Lease: it sends the weekly reports");
             return;
         }
-        let outcomes = send(&mails, deliver, &|| elector.is_leader()).await;
+        let outcomes = send(&mails, deliver, may_send).await;
         self.keep_failed(&mails, &outcomes, now);
         tracing::info!(
             sent = outcomes.iter().filter(|o| o.outcome == "sent").count(),

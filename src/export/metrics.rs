@@ -77,10 +77,12 @@ pub enum Source {
     Reclaim,
     /// Reaching the leader Lease.
     Lease,
+    /// A cycle or report run abandoned at `daemon.cycle_timeout`.
+    Deadline,
 }
 
 impl Source {
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 8] = [
         Source::Kubernetes,
         Source::Prometheus,
         Source::Smtp,
@@ -88,6 +90,7 @@ impl Source {
         Source::Event,
         Source::Reclaim,
         Source::Lease,
+        Source::Deadline,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +102,7 @@ impl Source {
             Source::Event => "event",
             Source::Reclaim => "reclaim",
             Source::Lease => "lease",
+            Source::Deadline => "deadline",
         }
     }
 }
@@ -433,6 +437,8 @@ pub struct Metrics {
     reminders: Counter,
     reclaimed: Family<ModeLabels, Counter>,
     leader: Gauge,
+    clock_skew: Latest<f64>,
+    clock_skew_exceeded: Gauge,
 }
 
 impl Default for Metrics {
@@ -458,6 +464,8 @@ impl Metrics {
             reminders: Counter::default(),
             reclaimed: Family::default(),
             leader: Gauge::default(),
+            clock_skew: Latest::default(),
+            clock_skew_exceeded: Gauge::default(),
         };
         metrics.namespaces.register(&mut registry);
         let r = &mut registry;
@@ -488,7 +496,7 @@ impl Metrics {
         );
         r.register(
             "errors",
-            "Errors by source: kubernetes, prometheus, smtp, annotate, event, reclaim, lease",
+            "Errors by source: kubernetes, prometheus, smtp, annotate, event, reclaim, lease, deadline (a cycle abandoned at daemon.cycle_timeout)",
             metrics.errors.clone(),
         );
         r.register(
@@ -510,6 +518,16 @@ impl Metrics {
             "leader",
             "1 when this replica held the leader Lease at its last cycle (may act), else 0",
             metrics.leader.clone(),
+        );
+        r.register(
+            "clock_skew_seconds",
+            "The apiserver's clock minus this replica's, at the last cycle",
+            metrics.clock_skew.clone(),
+        );
+        r.register(
+            "clock_skew_exceeded",
+            "1 when this replica does not act because its clock differs from the apiserver's by more than daemon.max_clock_skew (or could not be compared), else 0",
+            metrics.clock_skew_exceeded.clone(),
         );
         // Counters exist from the start, at 0, for every label value.
         for source in Source::ALL {
@@ -605,6 +623,15 @@ impl Metrics {
     /// Whether this replica holds the leader Lease.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// The last comparison with the apiserver's clock (`None`: none could be made), and
+    /// whether this replica refuses to act because of it.
+    pub fn set_clock_skew(&self, seconds: Option<f64>, exceeded: bool) {
+        if let Some(seconds) = seconds {
+            self.clock_skew.set(seconds);
+        }
+        self.clock_skew_exceeded.set(i64::from(exceeded));
     }
 
     /// Everything, as OpenMetrics text ending in `# EOF`.

@@ -93,3 +93,58 @@ fn a_replica_racing_itself_keeps_the_lease() {
     assert!(results.iter().all(|r| matches!(r, Ok(true))), "{results:?}");
     assert!(a.is_leader());
 }
+
+#[test]
+fn a_replica_whose_renewals_hang_stops_leading_before_another_takes_the_lease() {
+    // Replica A reaches the apiserver through a proxy that stalls its traffic: its
+    // renewals neither succeed nor fail. A must stop acting before B may take the
+    // Lease over, and must not lead again when its stalled requests go through.
+    let bed = Bed::shared();
+    let api = crate::support::proxy::apiserver(bed, "lease-stall");
+    let seconds = 6;
+    let a = std::sync::Arc::new(Elector::new(
+        api.client.clone(),
+        "default",
+        "e2e-lease-stall",
+        "replica-a".into(),
+        Duration::from_secs(seconds),
+    ));
+    let b = elector(bed, "e2e-lease-stall", "replica-b", seconds);
+    bed.block_on(async {
+        assert!(a.try_acquire(Utc::now()).await.expect("a"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewing = {
+            let (a, stop) = (a.clone(), stop.clone());
+            tokio::spawn(async move { a.keep_renewing(&stop).await })
+        };
+        let stalled = std::time::Instant::now();
+        api.proxy.stall();
+        // B takes the Lease as soon as it has expired by the renewTime A last wrote.
+        let mut taken = None;
+        while taken.is_none() {
+            assert!(
+                stalled.elapsed() < Duration::from_secs(3 * seconds),
+                "B never took the Lease"
+            );
+            if b.try_acquire(Utc::now()).await.expect("b") {
+                taken = Some(stalled.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(
+            !a.is_leader(),
+            "A still leads {:.1}s into the stall, after B took the Lease",
+            stalled.elapsed().as_secs_f64()
+        );
+        // A's stalled requests go through: it learns B holds the Lease.
+        api.proxy.resume();
+        for _ in 0..(seconds * 5) {
+            assert!(!a.is_leader(), "A leads again after the stall");
+            // B renews as a leader does.
+            assert!(b.try_acquire(Utc::now()).await.expect("b renews"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = renewing.await;
+    });
+}

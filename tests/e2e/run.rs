@@ -666,3 +666,64 @@ spec:
         "the policy held"
     );
 }
+
+#[test]
+fn a_replica_whose_clock_runs_ahead_plans_and_exports_but_mails_nothing() {
+    // The daemon runs two minutes ahead of the apiserver (Debian's faketime): the
+    // reminder due for run-skew is planned but not mailed, and /readyz and /metrics say
+    // why.
+    let bed = Bed::shared();
+    create(bed, "skew", "run-skew", expiring_in(2));
+    let port = free_port();
+    let config = config(bed, "skew", port, "");
+    let log_path = bed.state_dir.join("run-skew.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut daemon = reclaimer(bed, &config, &["run"])
+        .env(
+            "LD_PRELOAD",
+            "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        )
+        .env("FAKETIME", "+120s")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start");
+    let deadline = Instant::now() + std::time::Duration::from_secs(40);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    while !log().contains("cycle done") {
+        assert!(
+            Instant::now() < deadline,
+            "no cycle within 40 s:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // A few more cycles.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let ready = http_get(port, "/readyz");
+    let metrics = http_get(port, "/metrics");
+    assert!(terminate(&mut daemon).success());
+    let log = log();
+    assert!(mails_about(bed, "run-skew").is_empty(), "mailed:\n{log}");
+    assert!(
+        !annotations(bed, "run-skew").contains_key("kube-reclaimer.io/reminders"),
+        "{log}"
+    );
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(
+        ready.contains("not acting: clock skew -1") && ready.contains("daemon.max_clock_skew"),
+        "{ready}"
+    );
+    assert!(
+        metrics.contains("kube_reclaimer_clock_skew_exceeded 1"),
+        "{metrics}"
+    );
+    let skew: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kube_reclaimer_clock_skew_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("kube_reclaimer_clock_skew_seconds");
+    assert!((skew + 120.0).abs() < 3.0, "{skew}");
+    assert!(log.contains("not acting this cycle"), "{log}");
+}

@@ -13,6 +13,7 @@ pub mod bed;
 pub mod csv;
 pub mod dashboards;
 pub mod metrics;
+pub mod proxy;
 pub mod scenario;
 
 pub use bed::{Bed, BedOptions, Bulk};
