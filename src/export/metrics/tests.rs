@@ -547,6 +547,7 @@ fn the_output_is_openmetrics_with_every_family_declared_once() {
         ("kube_reclaimer_reminders_sent", "counter"),
         ("kube_reclaimer_namespaces_reclaimed", "counter"),
         ("kube_reclaimer_leader", "gauge"),
+        ("kube_reclaimer_clock_skew_exceeded", "gauge"),
     ];
     let expected: BTreeMap<String, String> = expected
         .iter()
