@@ -31,6 +31,7 @@ fn marked_namespace() -> Observation {
         ("notified-at", marked_at),
         ("reclaim-after", (at() + Duration::days(2)).to_rfc3339()),
         ("reason", "expired".to_string()),
+        ("uid", "uid-team-a".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("kube-reclaimer.io/{k}"), v))
