@@ -78,9 +78,9 @@ fn generated(kind: &str, name: &str) -> bool {
 /// deleted (README, "Tombstones").
 pub const MAX_TOMBSTONE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Objects per list request while writing a tombstone: a ConfigMap may hold 1 MiB, so a
+/// Objects per list request of the act stage: a ConfigMap may hold 1 MiB, so a tombstone's
 /// page stays within a few tens of MiB whatever the namespace holds.
-const TOMBSTONE_PAGE: u32 = 20;
+const PAGE_SIZE: u32 = 20;
 
 /// API groups of custom resources: the built-in groups are the core group, groups
 /// without a dot (`apps`, `batch`, ...) and groups under `k8s.io` or `kubernetes.io`
@@ -340,7 +340,7 @@ impl Cluster {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, ar);
         let mut token: Option<String> = None;
         loop {
-            let mut params = ListParams::default().limit(TOMBSTONE_PAGE);
+            let mut params = ListParams::default().limit(PAGE_SIZE);
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
@@ -450,7 +450,8 @@ impl Cluster {
     }
 }
 
-/// The workloads sleep mode scales (`list` and `patch` in deploy/base/rbac.yaml).
+/// The workloads sleep mode scales: listed (deploy/base/rbac.yaml), scaled through their
+/// `scale` subresource (deploy/components/sleep).
 pub fn scalable_kinds() -> [ApiResource; 2] {
     use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
     [
@@ -459,60 +460,87 @@ pub fn scalable_kinds() -> [ApiResource; 2] {
     ]
 }
 
+/// A scalable workload as listed: `Kind/name`, its replicas, and the replicas an earlier
+/// version of the daemon recorded in an annotation on the workload itself, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub key: String,
+    pub replicas: i32,
+    pub legacy_record: Option<i32>,
+}
+
 impl Cluster {
-    /// Scales every Deployment and StatefulSet in `namespace` with replicas to zero,
-    /// recording the replicas in the `annotation` on each. Returns how many were scaled.
-    pub async fn sleep(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        self.rescale(namespace, |object| {
-            let replicas = object.data["spec"]["replicas"].as_i64().unwrap_or(1);
-            (replicas > 0).then(|| {
-                serde_json::json!({
-                    "metadata": {"annotations": {annotation: replicas.to_string()}},
-                    "spec": {"replicas": 0}
-                })
-            })
-        })
-        .await
-    }
-
-    /// Restores the replicas recorded by [`Cluster::sleep`] and removes the record.
-    pub async fn wake(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        self.rescale(namespace, |object| {
-            let recorded: i64 = object
-                .metadata
-                .annotations
-                .as_ref()?
-                .get(annotation)?
-                .parse()
-                .ok()?;
-            Some(serde_json::json!({
-                "metadata": {"annotations": {annotation: null}},
-                "spec": {"replicas": recorded}
-            }))
-        })
-        .await
-    }
-
-    /// Applies the merge patch `change` returns to each scalable workload; counts them.
-    async fn rescale(
+    /// Every Deployment and StatefulSet in `namespace`, page by page. `legacy_annotation`
+    /// is where earlier versions recorded the replicas on the workload.
+    pub async fn workloads(
         &self,
         namespace: &str,
-        change: impl Fn(&DynamicObject) -> Option<serde_json::Value>,
-    ) -> Result<usize, WriteError> {
-        let mut changed = 0;
+        legacy_annotation: &str,
+    ) -> Result<Vec<Workload>, WriteError> {
+        let mut out = Vec::new();
         for ar in scalable_kinds() {
             let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
-            for object in api.list(&ListParams::default()).await?.items {
-                let (Some(name), Some(patch)) = (object.metadata.name.clone(), change(&object))
-                else {
-                    continue;
-                };
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
-                changed += 1;
+            let mut token: Option<String> = None;
+            loop {
+                let mut params = ListParams::default().limit(PAGE_SIZE);
+                if let Some(t) = &token {
+                    params = params.continue_token(t);
+                }
+                let page = api.list(&params).await?;
+                for object in page.items {
+                    let Some(name) = object.metadata.name.clone() else {
+                        continue;
+                    };
+                    // An unset spec.replicas means 1.
+                    let replicas = object.data["spec"]["replicas"]
+                        .as_i64()
+                        .and_then(|r| i32::try_from(r).ok())
+                        .unwrap_or(1);
+                    let legacy_record = object
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(legacy_annotation))
+                        .and_then(|v| v.trim().parse().ok());
+                    out.push(Workload {
+                        key: format!("{}/{name}", ar.kind),
+                        replicas,
+                        legacy_record,
+                    });
+                }
+                token = page.metadata.continue_.filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
             }
         }
-        Ok(changed)
+        Ok(out)
+    }
+
+    /// Sets the replicas of the workload `key` (`Kind/name`) through its `scale`
+    /// subresource. A workload that is gone, or a key of no known kind, is `Ok(false)`.
+    pub async fn scale(
+        &self,
+        namespace: &str,
+        key: &str,
+        replicas: i32,
+    ) -> Result<bool, WriteError> {
+        let Some((kind, name)) = key.split_once('/') else {
+            return Ok(false);
+        };
+        let Some(ar) = scalable_kinds().into_iter().find(|ar| ar.kind == kind) else {
+            return Ok(false);
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        match api
+            .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(WriteError::Api(e)),
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `reason`          | `expired` or `idle`                                          |
 //! | `sleeping-since`  | RFC 3339: when its workloads were scaled to zero (sleep mode) |
 //! | `reported`        | fingerprint of the malformed values last reported            |
+//! | `replicas`        | `{"Deployment/web":3}`: replicas to restore, written before a sleep scales down |
 
 use crate::model::Span;
 use chrono::{DateTime, Utc};
@@ -67,6 +68,9 @@ pub struct Lifecycle {
     pub reported: Option<String>,
     /// Set while the namespace sleeps (its workloads scaled to zero).
     pub sleeping_since: Option<DateTime<Utc>>,
+    /// The replicas of each workload (`Kind/name`) to restore on waking, recorded before
+    /// sleep mode scales anything down, so a sleep that was never recorded still wakes.
+    pub replicas: Option<BTreeMap<String, i32>>,
     /// Our own annotations that could not be read (someone edited them). Their state is
     /// ignored: an unreadable mark is no mark, so a reclamation starts over with a notice.
     pub unreadable: Vec<String>,
@@ -79,6 +83,7 @@ const REASON: &str = "reason";
 const REMINDERS: &str = "reminders";
 const REPORTED: &str = "reported";
 const SLEEPING_SINCE: &str = "sleeping-since";
+const REPLICAS: &str = "replicas";
 const MARK_KEYS: [&str; 4] = [MARKED_AT, NOTIFIED_AT, RECLAIM_AFTER, REASON];
 
 impl Lifecycle {
@@ -134,11 +139,19 @@ impl Lifecycle {
             }
         });
         let sleeping_since = time(SLEEPING_SINCE, &mut unreadable);
+        let replicas = get(REPLICAS).and_then(|v| match serde_json::from_str(v) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                unreadable.push(format!("{prefix}{REPLICAS}={v}"));
+                None
+            }
+        });
         Lifecycle {
             mark,
             reminders,
             reported: get(REPORTED).cloned(),
             sleeping_since,
+            replicas,
             unreadable,
         }
     }
@@ -162,7 +175,19 @@ impl Lifecycle {
         );
         out.insert(key(REPORTED), self.reported.clone());
         out.insert(key(SLEEPING_SINCE), self.sleeping_since.as_ref().map(rfc));
+        out.insert(
+            key(REPLICAS),
+            self.replicas
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
+        );
         out
+    }
+
+    /// Asleep, or scaled down by a sleep that was never recorded: waking restores the
+    /// recorded replicas either way.
+    pub fn may_be_asleep(&self) -> bool {
+        self.sleeping_since.is_some() || self.replicas.is_some()
     }
 
     /// Offsets already reminded for the expiry instant `expires_at`.
@@ -211,6 +236,10 @@ mod tests {
             }),
             reported: Some("abc".into()),
             sleeping_since: Some(utc("2026-11-04T10:00:00Z")),
+            replicas: Some(BTreeMap::from([
+                ("Deployment/web".to_string(), 3),
+                ("StatefulSet/db".to_string(), 1),
+            ])),
             unreadable: vec![],
         };
         assert_eq!(Lifecycle::from_annotations(&written(&l), P), l);

@@ -223,7 +223,7 @@ pub fn plan_namespace(
             source.key,
             source.value
         ));
-        if l.sleeping_since.is_some() {
+        if l.may_be_asleep() {
             act(
                 ActionKind::Wake,
                 "the owner opted out of expiry".into(),
@@ -291,7 +291,7 @@ pub fn plan_namespace(
 
     match (&l.mark, condition) {
         (None, None) => {
-            if l.sleeping_since.is_some() {
+            if l.may_be_asleep() {
                 act(
                     ActionKind::Wake,
                     "the reclamation mark was removed".into(),
@@ -380,7 +380,7 @@ pub fn plan_namespace(
                     }
                     (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
                 };
-                let kind = if l.sleeping_since.is_some() {
+                let kind = if l.may_be_asleep() {
                     ActionKind::Wake
                 } else {
                     ActionKind::Unmark
@@ -490,6 +490,7 @@ impl Lifecycle {
             ActionKind::Wake => {
                 next.mark = None;
                 next.sleeping_since = None;
+                next.replicas = None;
             }
             ActionKind::Reclaim {
                 by: ReclaimBy::Sleep,

@@ -849,3 +849,154 @@ fn every_tombstone_header_line_stays_a_comment_whatever_the_values_hold() {
         " 2026-12-01\n"
     );
 }
+
+// Sleep mode: the replicas to restore are on the namespace before anything is scaled.
+
+fn sleep_config(bed: &Bed, test: &str) -> Config {
+    let mut c = config(bed, test);
+    c.lifecycle.reclaim_by = kube_reclaimer::config::ReclaimBy::Sleep;
+    c
+}
+
+/// A namespace marked expired four days ago, its grace period over, plus `extra`.
+fn due_for_sleep(bed: &Bed, name: &str, expires: DateTime<Utc>, extra: &[(&str, String)]) {
+    let mut annotations = vec![
+        ("kube-reclaimer.io/expires", expires.to_rfc3339()),
+        (
+            "kube-reclaimer.io/marked-at",
+            (bed.at - Duration::days(4)).to_rfc3339(),
+        ),
+        (
+            "kube-reclaimer.io/notified-at",
+            (bed.at - Duration::days(4)).to_rfc3339(),
+        ),
+        (
+            "kube-reclaimer.io/reclaim-after",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        ),
+        ("kube-reclaimer.io/reason", "expired".into()),
+    ];
+    annotations.extend(extra.iter().cloned());
+    create(bed, name, &[], &annotations);
+}
+
+fn workload(bed: &Bed, namespace: &str, kind: &str, name: &str, replicas: i32) {
+    let ar = match kind {
+        "Deployment" => {
+            kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
+        }
+        _ => kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+    };
+    create_in(
+        bed,
+        &ar,
+        namespace,
+        serde_json::json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
+            "spec": {"replicas": replicas, "serviceName": name,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": "registry.example.com/app:1"}]}}}}),
+    );
+}
+
+/// Replicas and our annotations of a workload.
+fn scale_of(bed: &Bed, namespace: &str, kind: &str, name: &str) -> (i64, Vec<String>) {
+    let ar = match kind {
+        "Deployment" => {
+            kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
+        }
+        _ => kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+    };
+    bed.block_on(async {
+        let object =
+            Api::<kube::api::DynamicObject>::namespaced_with(bed.client.clone(), namespace, &ar)
+                .get(name)
+                .await
+                .expect("workload");
+        let ours = object
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .into_keys()
+            .filter(|k| k.starts_with(P))
+            .collect();
+        (object.data["spec"]["replicas"].as_i64().unwrap_or(-1), ours)
+    })
+}
+
+#[test]
+fn sleep_records_the_replicas_on_the_namespace_first_and_wake_restores_them() {
+    let bed = Bed::shared();
+    let c = sleep_config(bed, "sleep-record");
+    let name = "act-sleep-record";
+    due_for_sleep(bed, name, bed.at - Duration::days(5), &[]);
+    workload(bed, name, "Deployment", "web", 3);
+    workload(bed, name, "StatefulSet", "db", 2);
+    let inbox = Inbox::default();
+    let done = cycle(bed, &c, name, bed.at, &inbox);
+    assert!(done.iter().all(|d| d.outcome == "done"), "{done:?}");
+    assert_eq!(scale_of(bed, name, "Deployment", "web"), (0, vec![]));
+    assert_eq!(scale_of(bed, name, "StatefulSet", "db"), (0, vec![]));
+    let asleep = annotations(bed, name);
+    assert_eq!(
+        asleep.get(&format!("{P}replicas")).map(String::as_str),
+        Some(r#"{"Deployment/web":3,"StatefulSet/db":2}"#),
+        "{asleep:?}"
+    );
+    assert!(asleep.contains_key(&format!("{P}sleeping-since")));
+    // The owner extends: restored from the namespace's record, which goes with the mark.
+    bed.block_on(async {
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            "kube-reclaimer.io/expires": (bed.at + Duration::days(30)).to_rfc3339()}}});
+        Api::<Namespace>::all(bed.client.clone())
+            .patch(name, &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("extend")
+    });
+    let done = cycle(bed, &c, name, bed.at + Duration::minutes(30), &inbox);
+    assert_eq!(
+        outcomes(&done),
+        vec![("wake".to_string(), "done".to_string())]
+    );
+    assert_eq!(scale_of(bed, name, "Deployment", "web").0, 3);
+    assert_eq!(scale_of(bed, name, "StatefulSet", "db").0, 2);
+    let awake = annotations(bed, name);
+    for gone in ["replicas", "sleeping-since", "marked-at"] {
+        assert!(
+            !awake.contains_key(&format!("{P}{gone}")),
+            "{gone}: {awake:?}"
+        );
+    }
+}
+
+#[test]
+fn a_scale_down_whose_sleep_was_never_recorded_still_wakes_when_the_owner_extends() {
+    let bed = Bed::shared();
+    let c = sleep_config(bed, "sleep-unrecorded");
+    let name = "act-sleep-unrecorded";
+    // Scaled down, then the owner extended before `sleeping-since` could be written.
+    due_for_sleep(
+        bed,
+        name,
+        bed.at + Duration::days(30),
+        &[(
+            "kube-reclaimer.io/replicas",
+            r#"{"Deployment/web":3}"#.into(),
+        )],
+    );
+    workload(bed, name, "Deployment", "web", 0);
+    let inbox = Inbox::default();
+    let done = cycle(bed, &c, name, bed.at, &inbox);
+    assert_eq!(
+        outcomes(&done),
+        vec![("wake".to_string(), "done".to_string())],
+        "{done:?}"
+    );
+    assert_eq!(scale_of(bed, name, "Deployment", "web").0, 3);
+    let awake = annotations(bed, name);
+    assert!(
+        !awake.contains_key(&format!("{P}replicas"))
+            && !awake.contains_key(&format!("{P}marked-at")),
+        "{awake:?}"
+    );
+}
