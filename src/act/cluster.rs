@@ -27,6 +27,9 @@ pub enum WriteError {
         #[source]
         source: std::io::Error,
     },
+    /// The namespace's objects would make a tombstone larger than the bound.
+    #[error("the tombstone {path} would be larger than {limit} bytes: refused")]
+    TombstoneTooLarge { path: String, limit: u64 },
 }
 
 fn classify(name: &str, e: kube::Error) -> WriteError {
@@ -71,6 +74,112 @@ fn generated(kind: &str, name: &str) -> bool {
     )
 }
 
+/// The largest tombstone written (64 MiB); a namespace whose objects take more is not
+/// deleted (README, "Tombstones").
+pub const MAX_TOMBSTONE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Objects per list request of the act stage: a ConfigMap may hold 1 MiB, so a tombstone's
+/// page stays within a few tens of MiB whatever the namespace holds.
+const PAGE_SIZE: u32 = 20;
+
+/// API groups of custom resources: the built-in groups are the core group, groups
+/// without a dot (`apps`, `batch`, ...) and groups under `k8s.io` or `kubernetes.io`
+/// (which also hold aggregated APIs such as `metrics.k8s.io`).
+fn custom_group(group: &str) -> bool {
+    group.contains('.')
+        && !["k8s.io", "kubernetes.io"]
+            .iter()
+            .any(|d| group == *d || group.ends_with(&format!(".{d}")))
+}
+
+/// A header line as one comment line: line breaks and other control characters become
+/// spaces, so nothing a value holds can end the comment.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A tombstone being written: a private file that counts its bytes against the bound.
+struct Partial {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    written: u64,
+    limit: u64,
+}
+
+impl Partial {
+    fn create(path: &Path, limit: u64) -> Result<Partial, WriteError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Partial::io(path, e))?;
+        Ok(Partial {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+            written: 0,
+            limit,
+        })
+    }
+
+    fn io(path: &Path, source: std::io::Error) -> WriteError {
+        WriteError::Tombstone {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        use std::io::Write;
+        self.written += bytes.len() as u64;
+        if self.written > self.limit {
+            return Err(WriteError::TombstoneTooLarge {
+                path: self.path.display().to_string(),
+                limit: self.limit,
+            });
+        }
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Partial::io(&self.path, e))
+    }
+
+    /// Appends one YAML document.
+    fn document(&mut self, value: &serde_json::Value) -> Result<(), WriteError> {
+        let mut yaml = serde_saphyr::to_string(value).map_err(|e| {
+            Partial::io(
+                &self.path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            )
+        })?;
+        if !yaml.ends_with('\n') {
+            yaml.push('\n');
+        }
+        self.write(b"---\n")?;
+        self.write(yaml.as_bytes())
+    }
+
+    /// Flushes and syncs the file, renames it to `path` and syncs the directory.
+    fn finish(self, path: &Path) -> Result<(), WriteError> {
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| Partial::io(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| Partial::io(&self.path, e))?;
+        drop(file);
+        std::fs::rename(&self.path, path).map_err(|e| Partial::io(path, e))?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Partial::io(dir, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Where the apiserver accepts events about namespaces.
 pub const EVENTS_NAMESPACE: &str = "default";
 
@@ -78,6 +187,8 @@ pub struct Cluster {
     client: Client,
     /// Events that could not be written (they never stop an action).
     events_failed: AtomicU32,
+    /// The size bound of a tombstone, in bytes.
+    max_tombstone_bytes: u64,
 }
 
 impl Cluster {
@@ -85,7 +196,14 @@ impl Cluster {
         Cluster {
             client,
             events_failed: AtomicU32::new(0),
+            max_tombstone_bytes: MAX_TOMBSTONE_BYTES,
         }
+    }
+
+    /// The same, with another size bound for tombstones than [`MAX_TOMBSTONE_BYTES`].
+    pub fn with_max_tombstone_bytes(mut self, limit: u64) -> Cluster {
+        self.max_tombstone_bytes = limit;
+        self
     }
 
     /// How many events could not be written so far.
@@ -168,7 +286,13 @@ impl Cluster {
     }
 
     /// Writes the namespace and its objects (never Secrets) as multi-document YAML into
-    /// `dir`, so a team can re-create what it lost. Returns the file written.
+    /// `dir`, so a team can re-create what it lost: the kinds of [`tombstone_kinds`] and
+    /// the namespaced custom resources discovery finds. Objects are listed page by page
+    /// and written as they come, never held all at once. The file is private (0600),
+    /// synced to disk before it is renamed into place and the directory synced after;
+    /// until then it is `*.yaml.partial`, removed on any failure. A tombstone that would
+    /// exceed the size bound is refused ([`WriteError::TombstoneTooLarge`]): no tombstone,
+    /// no deletion. Every line of `header` is written as a YAML comment. Returns the file.
     pub async fn tombstone(
         &self,
         ns: &Namespace,
@@ -177,11 +301,51 @@ impl Cluster {
     ) -> Result<PathBuf, WriteError> {
         let name = ns.metadata.name.clone().unwrap_or_default();
         let uid = ns.metadata.uid.clone().unwrap_or_default();
-        let mut docs = vec![clean(serde_json::to_value(ns).unwrap_or_default())];
-        for ar in tombstone_kinds() {
-            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &name, &ar);
-            let list = api.list(&ListParams::default()).await?;
-            for object in list.items {
+        let io = |path: &Path, source| WriteError::Tombstone {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let path = dir.join(format!("{name}-{uid}-{stamp}.yaml"));
+        let partial = path.with_extension("yaml.partial");
+        let (custom, not_saved) = self.custom_kinds(&name).await;
+        let mut file = Partial::create(&partial, self.max_tombstone_bytes)?;
+        let written = async {
+            for line in header.lines().chain(not_saved.iter().map(String::as_str)) {
+                file.write(format!("# {}\n", one_line(line)).as_bytes())?;
+            }
+            file.document(&clean(serde_json::to_value(ns).unwrap_or_default()))?;
+            for ar in tombstone_kinds().iter().chain(&custom) {
+                self.save_kind(&name, ar, &mut file).await?;
+            }
+            file.finish(&path)
+        }
+        .await;
+        if written.is_err() {
+            // A partial tombstone is no tombstone.
+            let _ = std::fs::remove_file(&partial);
+        }
+        written?;
+        Ok(path)
+    }
+
+    /// Lists `ar` in `namespace` page by page, appending each object to `file`.
+    async fn save_kind(
+        &self,
+        namespace: &str,
+        ar: &ApiResource,
+        file: &mut Partial,
+    ) -> Result<(), WriteError> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, ar);
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(PAGE_SIZE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let page = api.list(&params).await?;
+            for object in page.items {
                 let owned = object
                     .metadata
                     .owner_references
@@ -194,29 +358,76 @@ impl Cluster {
                 let mut value = serde_json::to_value(&object).unwrap_or_default();
                 value["apiVersion"] = ar.api_version.clone().into();
                 value["kind"] = ar.kind.clone().into();
-                docs.push(clean(value));
+                file.document(&clean(value))?;
+            }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(());
             }
         }
-        let mut text = format!("# {header}\n");
-        for doc in &docs {
-            let yaml = serde_saphyr::to_string(doc).unwrap_or_default();
-            text.push_str("---\n");
-            text.push_str(&yaml);
-            if !yaml.ends_with('\n') {
-                text.push('\n');
+    }
+
+    /// The namespaced custom resource kinds that support `list` and hold objects in
+    /// `namespace` or may (discovery), and a line for each kind that cannot be saved.
+    /// Listing a custom kind needs a grant the cluster's administrators give through the
+    /// aggregated ClusterRole of deploy/base/rbac.yaml; a kind the daemon may not list
+    /// (or whose API does not answer) is named in the tombstone's header as not saved.
+    async fn custom_kinds(&self, namespace: &str) -> (Vec<ApiResource>, Vec<String>) {
+        let discovery = match kube::discovery::Discovery::new(self.client.clone())
+            .run_aggregated()
+            .await
+        {
+            Ok(d) => Ok(d),
+            Err(_) => {
+                kube::discovery::Discovery::new(self.client.clone())
+                    .run()
+                    .await
             }
-        }
-        let io = |path: &Path, source| WriteError::Tombstone {
-            path: path.display().to_string(),
-            source,
         };
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        let path = dir.join(format!("{name}-{uid}-{stamp}.yaml"));
-        let partial = path.with_extension("yaml.partial");
-        std::fs::write(&partial, text).map_err(|e| io(&partial, e))?;
-        std::fs::rename(&partial, &path).map_err(|e| io(&path, e))?;
-        Ok(path)
+        let discovery = match discovery {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "discovery failed: custom resources are not saved");
+                return (
+                    Vec::new(),
+                    vec![format!(
+                        "not saved: custom resources (discovery failed: {e})"
+                    )],
+                );
+            }
+        };
+        let mut kinds = Vec::new();
+        let mut not_saved = Vec::new();
+        for group in discovery.groups() {
+            if !custom_group(group.name()) {
+                continue;
+            }
+            for (ar, caps) in group.recommended_resources() {
+                let listable = caps.scope == kube::discovery::Scope::Namespaced
+                    && caps.supports_operation(kube::discovery::verbs::LIST);
+                if !listable || ar.kind == "Secret" {
+                    continue;
+                }
+                // One object tells whether the daemon may list the kind here.
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), namespace, &ar);
+                match api.list(&ListParams::default().limit(1)).await {
+                    Ok(_) => kinds.push(ar),
+                    Err(e) => {
+                        let why = match &e {
+                            kube::Error::Api(s) if s.code == 403 => {
+                                "no permission to list them".to_string()
+                            }
+                            _ => e.to_string(),
+                        };
+                        tracing::warn!(namespace, kind = %ar.kind, group = %ar.group, %why,
+                            "custom resources not saved in the tombstone");
+                        not_saved.push(format!("not saved: {}.{} ({why})", ar.plural, ar.group));
+                    }
+                }
+            }
+        }
+        (kinds, not_saved)
     }
 
     /// Deletes the namespace only if it is still the one with `uid`, unchanged since
@@ -246,7 +457,8 @@ impl Cluster {
     }
 }
 
-/// The workloads sleep mode scales (`list` and `patch` in deploy/base/rbac.yaml).
+/// The workloads sleep mode scales: listed (deploy/base/rbac.yaml), scaled through their
+/// `scale` subresource (deploy/components/sleep).
 pub fn scalable_kinds() -> [ApiResource; 2] {
     use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
     [
@@ -255,60 +467,87 @@ pub fn scalable_kinds() -> [ApiResource; 2] {
     ]
 }
 
+/// A scalable workload as listed: `Kind/name`, its replicas, and the replicas an earlier
+/// version of the daemon recorded in an annotation on the workload itself, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub key: String,
+    pub replicas: i32,
+    pub legacy_record: Option<i32>,
+}
+
 impl Cluster {
-    /// Scales every Deployment and StatefulSet in `namespace` with replicas to zero,
-    /// recording the replicas in the `annotation` on each. Returns how many were scaled.
-    pub async fn sleep(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        self.rescale(namespace, |object| {
-            let replicas = object.data["spec"]["replicas"].as_i64().unwrap_or(1);
-            (replicas > 0).then(|| {
-                serde_json::json!({
-                    "metadata": {"annotations": {annotation: replicas.to_string()}},
-                    "spec": {"replicas": 0}
-                })
-            })
-        })
-        .await
-    }
-
-    /// Restores the replicas recorded by [`Cluster::sleep`] and removes the record.
-    pub async fn wake(&self, namespace: &str, annotation: &str) -> Result<usize, WriteError> {
-        self.rescale(namespace, |object| {
-            let recorded: i64 = object
-                .metadata
-                .annotations
-                .as_ref()?
-                .get(annotation)?
-                .parse()
-                .ok()?;
-            Some(serde_json::json!({
-                "metadata": {"annotations": {annotation: null}},
-                "spec": {"replicas": recorded}
-            }))
-        })
-        .await
-    }
-
-    /// Applies the merge patch `change` returns to each scalable workload; counts them.
-    async fn rescale(
+    /// Every Deployment and StatefulSet in `namespace`, page by page. `legacy_annotation`
+    /// is where earlier versions recorded the replicas on the workload.
+    pub async fn workloads(
         &self,
         namespace: &str,
-        change: impl Fn(&DynamicObject) -> Option<serde_json::Value>,
-    ) -> Result<usize, WriteError> {
-        let mut changed = 0;
+        legacy_annotation: &str,
+    ) -> Result<Vec<Workload>, WriteError> {
+        let mut out = Vec::new();
         for ar in scalable_kinds() {
             let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
-            for object in api.list(&ListParams::default()).await?.items {
-                let (Some(name), Some(patch)) = (object.metadata.name.clone(), change(&object))
-                else {
-                    continue;
-                };
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
-                changed += 1;
+            let mut token: Option<String> = None;
+            loop {
+                let mut params = ListParams::default().limit(PAGE_SIZE);
+                if let Some(t) = &token {
+                    params = params.continue_token(t);
+                }
+                let page = api.list(&params).await?;
+                for object in page.items {
+                    let Some(name) = object.metadata.name.clone() else {
+                        continue;
+                    };
+                    // An unset spec.replicas means 1.
+                    let replicas = object.data["spec"]["replicas"]
+                        .as_i64()
+                        .and_then(|r| i32::try_from(r).ok())
+                        .unwrap_or(1);
+                    let legacy_record = object
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(legacy_annotation))
+                        .and_then(|v| v.trim().parse().ok());
+                    out.push(Workload {
+                        key: format!("{}/{name}", ar.kind),
+                        replicas,
+                        legacy_record,
+                    });
+                }
+                token = page.metadata.continue_.filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
             }
         }
-        Ok(changed)
+        Ok(out)
+    }
+
+    /// Sets the replicas of the workload `key` (`Kind/name`) through its `scale`
+    /// subresource. A workload that is gone, or a key of no known kind, is `Ok(false)`.
+    pub async fn scale(
+        &self,
+        namespace: &str,
+        key: &str,
+        replicas: i32,
+    ) -> Result<bool, WriteError> {
+        let Some((kind, name)) = key.split_once('/') else {
+            return Ok(false);
+        };
+        let Some(ar) = scalable_kinds().into_iter().find(|ar| ar.kind == kind) else {
+            return Ok(false);
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        match api
+            .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(WriteError::Api(e)),
+        }
     }
 }
 

@@ -385,11 +385,47 @@ async fn act_on<D: Deliver>(
                 by: ReclaimBy::Sleep,
                 ..
             } => {
-                let annotation = format!("{}replicas", config.keys.state_prefix);
-                let scaled = cluster
-                    .sleep(name, &annotation)
+                // The replicas to restore go on the namespace first (guarded by the
+                // version just read), so whatever happens next, a wake can restore them.
+                let prefix = &config.keys.state_prefix;
+                let running = cluster
+                    .workloads(name, &format!("{prefix}replicas"))
                     .await
                     .map_err(failed(Step::Reclaim))?;
+                let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
+                for w in running.iter().filter(|w| w.replicas > 0) {
+                    replicas.insert(w.key.clone(), w.replicas);
+                }
+                if fresh.lifecycle.replicas.as_ref() != Some(&replicas) {
+                    let mut next = fresh.lifecycle.clone();
+                    next.unreadable.clear();
+                    next.replicas = Some(replicas);
+                    match cluster
+                        .annotate(name, &fresh.resource_version, &next.to_annotations(prefix))
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(WriteError::Conflict(_)) => {
+                            log(
+                                &kind,
+                                Outcome::Skipped,
+                                "changed since it was read; re-planned next cycle".into(),
+                            );
+                            return Ok(());
+                        }
+                        Err(e) => return Err(failed(Step::Annotate)(e)),
+                    }
+                }
+                let mut scaled = 0;
+                for w in running.iter().filter(|w| w.replicas > 0) {
+                    if cluster
+                        .scale(name, &w.key, 0)
+                        .await
+                        .map_err(failed(Step::Reclaim))?
+                    {
+                        scaled += 1;
+                    }
+                }
                 record(obs, config, cluster, now, &action.kind, log).await?;
                 ledger::record(
                     config,
@@ -425,11 +461,31 @@ async fn act_on<D: Deliver>(
                 return Ok(());
             }
             ActionKind::Wake => {
-                let annotation = format!("{}replicas", config.keys.state_prefix);
-                let woken = cluster
-                    .wake(name, &annotation)
+                // Restores what the namespace records (and what earlier versions recorded
+                // on each workload), only where the workload is still at zero.
+                let legacy = format!("{}replicas", config.keys.state_prefix);
+                let running = cluster
+                    .workloads(name, &legacy)
                     .await
                     .map_err(failed(Step::Reclaim))?;
+                let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
+                for w in &running {
+                    if let Some(n) = w.legacy_record {
+                        replicas.entry(w.key.clone()).or_insert(n);
+                    }
+                }
+                let mut woken = 0;
+                for (key, n) in &replicas {
+                    let asleep = running.iter().any(|w| &w.key == key && w.replicas == 0);
+                    if asleep
+                        && cluster
+                            .scale(name, key, *n)
+                            .await
+                            .map_err(failed(Step::Reclaim))?
+                    {
+                        woken += 1;
+                    }
+                }
                 record(obs, config, cluster, now, &action.kind, log).await?;
                 let message = format!("{}; {woken} workload(s) restored", action.reason);
                 note(cluster.event(&fresh.object, "Woken", &message, false).await);

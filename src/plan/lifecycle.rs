@@ -11,6 +11,7 @@
 //! | `reason`          | `expired` or `idle`                                          |
 //! | `sleeping-since`  | RFC 3339: when its workloads were scaled to zero (sleep mode) |
 //! | `reported`        | fingerprint of the malformed values last reported            |
+//! | `replicas`        | `{"Deployment/web":3}`: replicas to restore, written before a sleep scales down |
 //! | `uid`             | the uid of the namespace this state was written for          |
 //!
 //! State is only trusted on the namespace it was written for: a namespace restored from
@@ -73,6 +74,9 @@ pub struct Lifecycle {
     pub reported: Option<String>,
     /// Set while the namespace sleeps (its workloads scaled to zero).
     pub sleeping_since: Option<DateTime<Utc>>,
+    /// The replicas of each workload (`Kind/name`) to restore on waking, recorded before
+    /// sleep mode scales anything down, so a sleep that was never recorded still wakes.
+    pub replicas: Option<BTreeMap<String, i32>>,
     /// Our own annotations that could not be read (someone edited them). Their state is
     /// ignored: an unreadable mark is no mark, so a reclamation starts over with a notice.
     pub unreadable: Vec<String>,
@@ -91,6 +95,7 @@ const REMINDERS: &str = "reminders";
 const REPORTED: &str = "reported";
 const SLEEPING_SINCE: &str = "sleeping-since";
 const UID: &str = "uid";
+const REPLICAS: &str = "replicas";
 const MARK_KEYS: [&str; 4] = [MARKED_AT, NOTIFIED_AT, RECLAIM_AFTER, REASON];
 
 impl Lifecycle {
@@ -146,11 +151,19 @@ impl Lifecycle {
             }
         });
         let sleeping_since = time(SLEEPING_SINCE, &mut unreadable);
+        let replicas = get(REPLICAS).and_then(|v| match serde_json::from_str(v) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                unreadable.push(format!("{prefix}{REPLICAS}={v}"));
+                None
+            }
+        });
         Lifecycle {
             mark,
             reminders,
             reported: get(REPORTED).cloned(),
             sleeping_since,
+            replicas,
             unreadable,
             uid: get(UID).cloned(),
             voided: None,
@@ -163,15 +176,13 @@ impl Lifecycle {
     pub fn of(ns: &NamespaceMeta, prefix: &str) -> Lifecycle {
         let mut l = Lifecycle::from_annotations(&ns.annotations, prefix);
         let recorded = l.uid.take();
-        let has_state = l.mark.is_some()
-            || l.reminders.is_some()
-            || l.reported.is_some()
-            || l.sleeping_since.is_some();
-        if has_state && recorded.as_deref() != Some(ns.uid.as_str()) {
+        let trusted_state = l.mark.is_some() || l.reminders.is_some() || l.reported.is_some();
+        if trusted_state && recorded.as_deref() != Some(ns.uid.as_str()) {
             let whose = match &recorded {
                 Some(other) => format!("for another namespace (uid {other})"),
                 None => format!("without {prefix}{UID}"),
             };
+            // The sleep record is kept: it can only ever wake workloads, never delete.
             return Lifecycle {
                 uid: Some(ns.uid.clone()),
                 voided: Some(format!(
@@ -179,6 +190,8 @@ impl Lifecycle {
                     ns.uid
                 )),
                 unreadable: l.unreadable,
+                sleeping_since: l.sleeping_since,
+                replicas: l.replicas,
                 ..Lifecycle::default()
             };
         }
@@ -201,7 +214,7 @@ impl Lifecycle {
         self.mark.is_some()
             || self.reminders.is_some()
             || self.reported.is_some()
-            || self.sleeping_since.is_some()
+            || self.may_be_asleep()
     }
 
     /// The annotations that hold this state: `None` removes an annotation (as in a
@@ -224,7 +237,19 @@ impl Lifecycle {
         out.insert(key(REPORTED), self.reported.clone());
         out.insert(key(SLEEPING_SINCE), self.sleeping_since.as_ref().map(rfc));
         out.insert(key(UID), self.uid.clone().filter(|_| self.holds_state()));
+        out.insert(
+            key(REPLICAS),
+            self.replicas
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
+        );
         out
+    }
+
+    /// Asleep, or scaled down by a sleep that was never recorded: waking restores the
+    /// recorded replicas either way.
+    pub fn may_be_asleep(&self) -> bool {
+        self.sleeping_since.is_some() || self.replicas.is_some()
     }
 
     /// Offsets already reminded for the expiry instant `expires_at`.
@@ -273,6 +298,10 @@ mod tests {
             }),
             reported: Some("abc".into()),
             sleeping_since: Some(utc("2026-11-04T10:00:00Z")),
+            replicas: Some(BTreeMap::from([
+                ("Deployment/web".to_string(), 3),
+                ("StatefulSet/db".to_string(), 1),
+            ])),
             unreadable: vec![],
             uid: Some("uid-1".into()),
             voided: None,

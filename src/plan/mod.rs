@@ -226,7 +226,7 @@ pub fn plan_namespace(
             source.key,
             source.value
         ));
-        if l.sleeping_since.is_some() {
+        if l.may_be_asleep() {
             act(
                 ActionKind::Wake,
                 "the owner opted out of expiry".into(),
@@ -300,7 +300,7 @@ pub fn plan_namespace(
                     "lifecycle annotations not written for this namespace were removed".into(),
                     false,
                 );
-            } else if l.sleeping_since.is_some() {
+            } else if l.may_be_asleep() {
                 act(
                     ActionKind::Wake,
                     "the reclamation mark was removed".into(),
@@ -412,7 +412,7 @@ pub fn plan_namespace(
                     }
                     (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
                 };
-                let kind = if l.sleeping_since.is_some() {
+                let kind = if l.may_be_asleep() {
                     ActionKind::Wake
                 } else {
                     ActionKind::Unmark
@@ -522,6 +522,7 @@ impl Lifecycle {
             ActionKind::Wake => {
                 next.mark = None;
                 next.sleeping_since = None;
+                next.replicas = None;
             }
             ActionKind::Reclaim {
                 by: ReclaimBy::Sleep,

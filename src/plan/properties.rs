@@ -193,6 +193,7 @@ fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
         }),
         reported: reported.then(|| "0000000000000000".into()),
         sleeping_since: None,
+        replicas: None,
         unreadable: vec![],
         uid: None,
         voided: None,

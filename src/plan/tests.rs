@@ -576,3 +576,53 @@ fn a_notice_older_than_notice_max_age_is_sent_again_before_any_reclamation() {
     let l = marked(Reason::Idle, "2026-11-10T12:00:00Z");
     assert_eq!(kinds(&plan_at(ns(), &l, &c, NOW)), vec!["reclaim"]);
 }
+
+#[test]
+fn replicas_recorded_before_a_scale_down_always_lead_to_a_wake_once_the_reason_goes() {
+    let mut c = config();
+    c.lifecycle.reclaim_by = crate::config::ReclaimBy::Sleep;
+    let record = std::collections::BTreeMap::from([("Deployment/web".to_string(), 3)]);
+    // Scaled down (or partly), the sleep itself never recorded: no `sleeping-since`.
+    let scaled = Lifecycle {
+        replicas: Some(record.clone()),
+        ..marked(Reason::Expired, "2026-11-10T00:00:00Z")
+    };
+    let unmarked = Lifecycle {
+        replicas: Some(record),
+        ..Lifecycle::default()
+    };
+    for (rule, ns, l) in [
+        (
+            "extended",
+            Ns::new("old").label(EXPIRES, "2027-03-01"),
+            &scaled,
+        ),
+        ("opted out", Ns::new("old").label(EXPIRES, "never"), &scaled),
+        (
+            "mark removed by hand",
+            Ns::new("old").label(EXPIRES, "2027-03-01"),
+            &unmarked,
+        ),
+    ] {
+        let p = plan_at(ns, l, &c, NOW);
+        assert_eq!(kinds(&p), vec!["wake"], "{rule}: {p:?}");
+        let awake = l.after(&p.actions[0].kind, utc(NOW));
+        assert_eq!(
+            (awake.mark, awake.sleeping_since, awake.replicas),
+            (None, None, None),
+            "{rule}"
+        );
+    }
+    // The reason still holds: the sleep is carried out again, the record kept.
+    let p = plan_at(
+        Ns::new("old").label(EXPIRES, "2026-11-01"),
+        &scaled,
+        &c,
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["reclaim"], "{p:?}");
+    assert_eq!(
+        scaled.after(&p.actions[0].kind, utc(NOW)).replicas,
+        scaled.replicas
+    );
+}

@@ -183,11 +183,21 @@ async fn act_with(
     inbox: &Inbox,
     at: DateTime<Utc>,
 ) -> Vec<Done> {
-    let cluster = Cluster::new(client);
+    act_through(&Cluster::new(client), evaluation, config, inbox, at).await
+}
+
+/// The same, writing through `cluster`.
+async fn act_through(
+    cluster: &Cluster,
+    evaluation: &Evaluation,
+    config: &Config,
+    inbox: &Inbox,
+    at: DateTime<Utc>,
+) -> Vec<Done> {
     let unrecorded = Unrecorded::default();
     let actor = Actor {
         config,
-        cluster: &cluster,
+        cluster,
         mail: inbox,
         may_act: &|| true,
         unrecorded: &unrecorded,
@@ -873,5 +883,447 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
     assert!(
         (recorded - expected).abs() < 1e-9,
         "recorded {recorded}, the cycle priced it at {expected} (configured prices give {configured})"
+    );
+}
+
+// Tombstones: streamed page by page, bounded in size, private, complete or not at all.
+
+/// A namespaced custom resource kind on the bed: `widgets.act.example.com`, established.
+fn widget_crd(bed: &Bed) -> kube::api::ApiResource {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "widgets.act.example.com"},
+        "spec": {
+            "group": "act.example.com",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .expect("crd");
+    bed.block_on(async {
+        let api = Api::<CustomResourceDefinition>::all(bed.client.clone());
+        if api
+            .get_opt("widgets.act.example.com")
+            .await
+            .expect("get crd")
+            .is_none()
+        {
+            match api.create(&PostParams::default(), &crd).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => panic!("create crd: {e}"),
+            }
+        }
+        for _ in 0..120 {
+            let now = api.get("widgets.act.example.com").await.expect("crd");
+            let established = now
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                // Discovery serves the new group a moment later.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("the CRD was not established within 30 s");
+    });
+    kube::api::ApiResource {
+        group: "act.example.com".into(),
+        version: "v1".into(),
+        api_version: "act.example.com/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    }
+}
+
+fn create_in(bed: &Bed, ar: &kube::api::ApiResource, namespace: &str, object: serde_json::Value) {
+    bed.block_on(async {
+        let object: kube::api::DynamicObject = serde_json::from_value(object).expect("object");
+        Api::<kube::api::DynamicObject>::namespaced_with(bed.client.clone(), namespace, ar)
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create object");
+    });
+}
+
+/// `count` ConfigMaps of about `size` bytes each in `namespace`.
+fn config_maps(bed: &Bed, namespace: &str, count: usize, size: usize) {
+    let ar = kube::api::ApiResource::erase::<ConfigMap>(&());
+    let value: String = "0123456789abcdef".repeat(size / 16);
+    for i in 0..count {
+        create_in(
+            bed,
+            &ar,
+            namespace,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{i:03}")}, "data": {"blob": value}}),
+        );
+    }
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn wait_gone(bed: &Bed, name: &str) {
+    bed.block_on(async {
+        let api = Api::<Namespace>::all(bed.client.clone());
+        for _ in 0..240 {
+            if api.get_opt(name).await.expect("get").is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("namespace {name} was not gone within 120 s");
+    });
+}
+
+#[test]
+fn a_tombstone_of_many_large_config_maps_and_a_custom_resource_is_private_yaml_that_re_applies() {
+    use std::os::unix::fs::PermissionsExt;
+    let bed = Bed::shared();
+    let name = "act-tomb-big";
+    let widget = widget_crd(bed);
+    create(bed, name, &[], &[]);
+    config_maps(bed, name, 300, 32 * 1024);
+    create_in(
+        bed,
+        &widget,
+        name,
+        serde_json::json!({"apiVersion": "act.example.com/v1", "kind": "Widget",
+            "metadata": {"name": "gear"}, "spec": {"teeth": 42}}),
+    );
+    let ns = read(bed, name).expect("namespace");
+    let dir = bed.state_dir.join("tombstones-big");
+    let path = bed
+        .block_on(Cluster::new(bed.client.clone()).tombstone(&ns, &dir, "the header"))
+        .expect("tombstone written");
+    assert_eq!(
+        files_in(&dir),
+        vec![path.clone()],
+        "one file, no partial left"
+    );
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let text = std::fs::read_to_string(&path).expect("tombstone");
+    assert!(text.starts_with("# the header\n"), "{}", &text[..200]);
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("the tombstone is multi-document YAML");
+    let kinds = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
+    assert_eq!(kinds("Namespace"), 1);
+    assert_eq!(kinds("ConfigMap"), 300, "every page saved");
+    assert_eq!(kinds("Widget"), 1, "the custom resource is saved");
+    let gear = docs.iter().find(|d| d["kind"] == "Widget").expect("gear");
+    assert_eq!(gear["spec"]["teeth"], 42);
+    assert_eq!(gear["apiVersion"], "act.example.com/v1");
+    // Re-applied as a team would: the namespace and all its objects come back.
+    bed.block_on(async {
+        Api::<Namespace>::all(bed.client.clone())
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete")
+    });
+    wait_gone(bed, name);
+    let mut apply = bed.kubectl();
+    apply
+        .args(["apply", "--request-timeout=60s", "-f"])
+        .arg(&path);
+    let out = apply.output().expect("kubectl apply");
+    assert!(
+        out.status.success(),
+        "kubectl apply -f the tombstone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bed.block_on(async {
+        let maps = Api::<ConfigMap>::namespaced(bed.client.clone(), name)
+            .list(&ListParams::default())
+            .await
+            .expect("configmaps");
+        assert_eq!(
+            maps.items
+                .iter()
+                .filter(|m| m
+                    .metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("cm-")))
+                .count(),
+            300
+        );
+        let gear =
+            Api::<kube::api::DynamicObject>::namespaced_with(bed.client.clone(), name, &widget)
+                .get("gear")
+                .await
+                .expect("the widget is back");
+        assert_eq!(gear.data["spec"]["teeth"], 42);
+    });
+}
+
+#[test]
+fn a_tombstone_over_its_size_bound_is_refused_whole_and_the_namespace_is_not_deleted() {
+    let bed = Bed::shared();
+    let c = config(bed, "tomb-bound");
+    let name = "act-tomb-bound";
+    let uid = create(
+        bed,
+        name,
+        &[],
+        &[
+            (
+                "kube-reclaimer.io/expires",
+                (bed.at - Duration::days(5)).to_rfc3339(),
+            ),
+            (
+                "kube-reclaimer.io/marked-at",
+                (bed.at - Duration::days(4)).to_rfc3339(),
+            ),
+            (
+                "kube-reclaimer.io/notified-at",
+                (bed.at - Duration::days(4)).to_rfc3339(),
+            ),
+            (
+                "kube-reclaimer.io/reclaim-after",
+                (bed.at - Duration::days(1)).to_rfc3339(),
+            ),
+            ("kube-reclaimer.io/reason", "expired".into()),
+        ],
+    );
+    config_maps(bed, name, 20, 16 * 1024);
+    let dir = std::path::PathBuf::from(&c.lifecycle.tombstone_dir);
+    // Directly: the bound is checked while writing, and nothing is left behind.
+    let ns = read(bed, name).expect("namespace");
+    let small = Cluster::new(bed.client.clone()).with_max_tombstone_bytes(100 * 1024);
+    let refused = bed.block_on(small.tombstone(&ns, &dir, "bounded"));
+    assert!(
+        matches!(
+            refused,
+            Err(kube_reclaimer::act::cluster::WriteError::TombstoneTooLarge { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        files_in(&dir).is_empty(),
+        "no partial tombstone: {:?}",
+        files_in(&dir)
+    );
+    // Through a cycle: due, but not deleted, and the event says why.
+    let inbox = Inbox::default();
+    let done = bed.block_on(async {
+        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
+        let mut collected = collect(&c, &bed.client, prometheus, bed.at)
+            .await
+            .expect("collect");
+        collected.observations.retain(|o| o.namespace.name == name);
+        let evaluation = evaluate(collected, &c, bed.at);
+        act_through(&small, &evaluation, &c, &inbox, bed.at).await
+    });
+    assert_eq!(
+        done.iter()
+            .map(|d| (d.kind.as_str(), d.outcome.as_str(), d.step))
+            .collect::<Vec<_>>(),
+        vec![("reclaim", "failed", Some(Step::Reclaim))],
+        "{done:?}"
+    );
+    assert!(done[0].detail.contains("larger than"), "{done:?}");
+    let kept = read(bed, name).expect("the namespace is kept");
+    assert_eq!(kept.metadata.uid.as_deref(), Some(uid.as_str()));
+    assert!(kept.metadata.deletion_timestamp.is_none());
+    assert!(files_in(&dir)
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(&uid)));
+    assert!(events_for(bed, name).contains(&"ReclaimFailed".to_string()));
+    assert!(inbox.kinds_for(name).is_empty(), "no reclaimed notice");
+}
+
+#[test]
+fn every_tombstone_header_line_stays_a_comment_whatever_the_values_hold() {
+    let bed = Bed::shared();
+    let name = "act-tomb-header";
+    create(
+        bed,
+        name,
+        &[],
+        &[("kube-reclaimer.io/expires", " 2026-12-01\n".to_string())],
+    );
+    let ns = read(bed, name).expect("namespace");
+    let dir = bed.state_dir.join("tombstones-header");
+    let header = "reclaimed: expired (annotation kube-reclaimer.io/expires= 2026-12-01\n)\n\
+                  kind: Secret\n  ---\r\nlast";
+    let path = bed
+        .block_on(Cluster::new(bed.client.clone()).tombstone(&ns, &dir, header))
+        .expect("tombstone");
+    let text = std::fs::read_to_string(&path).expect("tombstone");
+    let head: Vec<&str> = text.lines().take_while(|l| *l != "---").collect();
+    assert!(head.len() >= 4, "{text}");
+    assert!(head.iter().all(|l| l.starts_with('#')), "{head:?}");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    assert_eq!(
+        docs.iter().map(|d| d["kind"].clone()).collect::<Vec<_>>(),
+        vec![serde_json::json!("Namespace")],
+        "{text}"
+    );
+    assert_eq!(
+        docs[0]["metadata"]["annotations"]["kube-reclaimer.io/expires"],
+        " 2026-12-01\n"
+    );
+}
+
+// Sleep mode: the replicas to restore are on the namespace before anything is scaled.
+
+fn sleep_config(bed: &Bed, test: &str) -> Config {
+    let mut c = config(bed, test);
+    c.lifecycle.reclaim_by = kube_reclaimer::config::ReclaimBy::Sleep;
+    c
+}
+
+/// A namespace marked expired four days ago, its grace period over, plus `extra`.
+fn due_for_sleep(bed: &Bed, name: &str, expires: DateTime<Utc>, extra: &[(&str, String)]) {
+    let mut annotations = vec![
+        ("kube-reclaimer.io/expires", expires.to_rfc3339()),
+        (
+            "kube-reclaimer.io/marked-at",
+            (bed.at - Duration::days(4)).to_rfc3339(),
+        ),
+        (
+            "kube-reclaimer.io/notified-at",
+            (bed.at - Duration::days(4)).to_rfc3339(),
+        ),
+        (
+            "kube-reclaimer.io/reclaim-after",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        ),
+        ("kube-reclaimer.io/reason", "expired".into()),
+    ];
+    annotations.extend(extra.iter().cloned());
+    create(bed, name, &[], &annotations);
+}
+
+fn workload(bed: &Bed, namespace: &str, kind: &str, name: &str, replicas: i32) {
+    let ar = match kind {
+        "Deployment" => {
+            kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
+        }
+        _ => kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+    };
+    create_in(
+        bed,
+        &ar,
+        namespace,
+        serde_json::json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
+            "spec": {"replicas": replicas, "serviceName": name,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": "registry.example.com/app:1"}]}}}}),
+    );
+}
+
+/// Replicas and our annotations of a workload.
+fn scale_of(bed: &Bed, namespace: &str, kind: &str, name: &str) -> (i64, Vec<String>) {
+    let ar = match kind {
+        "Deployment" => {
+            kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
+        }
+        _ => kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+    };
+    bed.block_on(async {
+        let object =
+            Api::<kube::api::DynamicObject>::namespaced_with(bed.client.clone(), namespace, &ar)
+                .get(name)
+                .await
+                .expect("workload");
+        let ours = object
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .into_keys()
+            .filter(|k| k.starts_with(P))
+            .collect();
+        (object.data["spec"]["replicas"].as_i64().unwrap_or(-1), ours)
+    })
+}
+
+#[test]
+fn sleep_records_the_replicas_on_the_namespace_first_and_wake_restores_them() {
+    let bed = Bed::shared();
+    let c = sleep_config(bed, "sleep-record");
+    let name = "act-sleep-record";
+    due_for_sleep(bed, name, bed.at - Duration::days(5), &[]);
+    workload(bed, name, "Deployment", "web", 3);
+    workload(bed, name, "StatefulSet", "db", 2);
+    let inbox = Inbox::default();
+    let done = cycle(bed, &c, name, bed.at, &inbox);
+    assert!(done.iter().all(|d| d.outcome == "done"), "{done:?}");
+    assert_eq!(scale_of(bed, name, "Deployment", "web"), (0, vec![]));
+    assert_eq!(scale_of(bed, name, "StatefulSet", "db"), (0, vec![]));
+    let asleep = annotations(bed, name);
+    assert_eq!(
+        asleep.get(&format!("{P}replicas")).map(String::as_str),
+        Some(r#"{"Deployment/web":3,"StatefulSet/db":2}"#),
+        "{asleep:?}"
+    );
+    assert!(asleep.contains_key(&format!("{P}sleeping-since")));
+    // The owner extends: restored from the namespace's record, which goes with the mark.
+    bed.block_on(async {
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            "kube-reclaimer.io/expires": (bed.at + Duration::days(30)).to_rfc3339()}}});
+        Api::<Namespace>::all(bed.client.clone())
+            .patch(name, &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("extend")
+    });
+    let done = cycle(bed, &c, name, bed.at + Duration::minutes(30), &inbox);
+    assert_eq!(
+        outcomes(&done),
+        vec![("wake".to_string(), "done".to_string())]
+    );
+    assert_eq!(scale_of(bed, name, "Deployment", "web").0, 3);
+    assert_eq!(scale_of(bed, name, "StatefulSet", "db").0, 2);
+    let awake = annotations(bed, name);
+    for gone in ["replicas", "sleeping-since", "marked-at"] {
+        assert!(
+            !awake.contains_key(&format!("{P}{gone}")),
+            "{gone}: {awake:?}"
+        );
+    }
+}
+
+#[test]
+fn a_scale_down_whose_sleep_was_never_recorded_still_wakes_when_the_owner_extends() {
+    let bed = Bed::shared();
+    let c = sleep_config(bed, "sleep-unrecorded");
+    let name = "act-sleep-unrecorded";
+    // Scaled down, then the owner extended before `sleeping-since` could be written.
+    due_for_sleep(
+        bed,
+        name,
+        bed.at + Duration::days(30),
+        &[(
+            "kube-reclaimer.io/replicas",
+            r#"{"Deployment/web":3}"#.into(),
+        )],
+    );
+    workload(bed, name, "Deployment", "web", 0);
+    let inbox = Inbox::default();
+    let done = cycle(bed, &c, name, bed.at, &inbox);
+    assert_eq!(
+        outcomes(&done),
+        vec![("wake".to_string(), "done".to_string())],
+        "{done:?}"
+    );
+    assert_eq!(scale_of(bed, name, "Deployment", "web").0, 3);
+    let awake = annotations(bed, name);
+    assert!(
+        !awake.contains_key(&format!("{P}replicas"))
+            && !awake.contains_key(&format!("{P}marked-at")),
+        "{awake:?}"
     );
 }

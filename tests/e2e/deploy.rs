@@ -4,8 +4,11 @@
 //! - its RBAC lets the service account make every request the code makes, refuses a list
 //!   of others (`kubectl auth can-i`), and its rules are exactly the expected set (a
 //!   SelfSubjectRulesReview, less what any service account may do anyway);
+//! - deploy/components/sleep (as deploy/sleep adds it) grants patch on the scale
+//!   subresource of Deployments and StatefulSets and nothing else; deploy/base cannot scale;
 //! - the real daemon, acting as that service account alone, runs whole enforce cycles:
-//!   Lease, tombstone, deletion, events, mail, and sleep mode, with no request refused;
+//!   Lease, tombstone, deletion, events, mail, and sleep mode (with the sleep component),
+//!   with no request refused;
 //! - the pod passes the namespace's restricted Pod Security Standard, and a weakened copy
 //!   does not;
 //! - the ConfigMap is config/kube-reclaimer.yaml byte for byte, and the Deployment, the
@@ -240,10 +243,9 @@ fn rbac_allows_every_request_the_daemon_makes() {
             .iter()
             .map(|ar| format!("list {} -n {TEAM}", resource(ar))),
     );
-    // sleep mode
+    // sleep mode lists what it scales; scaling itself is deploy/components/sleep's
     for ar in scalable_kinds() {
         asks.push(format!("list {} -n {TEAM}", resource(&ar)));
-        asks.push(format!("patch {} -n {TEAM}", resource(&ar)));
     }
     assert_eq!(unexpected(bed, &asks, true), Vec::<String>::new());
 }
@@ -275,10 +277,13 @@ fn rbac_refuses_what_the_daemon_never_does() {
         "create namespaces".into(),
         "update namespaces".into(),
         "update namespaces --subresource=finalize".into(),
-        // workloads: list for the tombstone; patch only what sleep mode scales
+        // workloads: list for the tombstone; scaled only with deploy/components/sleep
         format!("get deployments.apps -n {TEAM}"),
         format!("delete deployments.apps -n {TEAM}"),
+        format!("patch deployments.apps -n {TEAM}"),
+        format!("patch statefulsets.apps -n {TEAM}"),
         format!("patch deployments.apps --subresource=scale -n {TEAM}"),
+        format!("patch statefulsets.apps --subresource=scale -n {TEAM}"),
         format!("update statefulsets.apps --subresource=scale -n {TEAM}"),
         format!("patch daemonsets.apps -n {TEAM}"),
         format!("get configmaps -n {TEAM}"),
@@ -316,13 +321,23 @@ type Grant = (String, String, String, String);
 /// What `user` may do in `namespace` (cluster-wide rules included), from a
 /// SelfSubjectRulesReview: resource grants, one per verb and name, and non-resource rules.
 fn rules(bed: &Bed, user: &str, namespace: &str) -> (BTreeSet<Grant>, BTreeSet<String>) {
+    rules_with_groups(bed, user, &[], namespace)
+}
+
+/// [`rules`] for `user` impersonated with exactly `groups` (none: the user's own).
+fn rules_with_groups(
+    bed: &Bed,
+    user: &str,
+    groups: &[&str],
+    namespace: &str,
+) -> (BTreeSet<Grant>, BTreeSet<String>) {
     let review = json!({
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectRulesReview",
         "spec": {"namespace": namespace}
     });
     // --validate=false: client-side validation would look CRDs up as `user`
-    let cmd = kubectl(
+    let mut cmd = kubectl(
         bed,
         &[
             "create",
@@ -336,6 +351,9 @@ fn rules(bed: &Bed, user: &str, namespace: &str) -> (BTreeSet<Grant>, BTreeSet<S
             user,
         ],
     );
+    for group in groups {
+        cmd.args(["--as-group", group]);
+    }
     let out: Value =
         serde_json::from_str(&succeed(cmd, Some(&review.to_string()))).expect("the review as JSON");
     let status = &out["status"];
@@ -383,6 +401,101 @@ fn grant(group: &str, resource: &str, name: &str, verb: &str) -> Grant {
     (group.into(), resource.into(), name.into(), verb.into())
 }
 
+/// The group the tests bind the sleep component's ClusterRole to, and the groups the
+/// service account has anyway: its own binding names the service account, and applying it
+/// to the shared bed would change what the delete-mode tests check.
+const SLEEP_GROUP: &str = "e2e:sleep";
+const SLEEPER_GROUPS: [&str; 3] = [
+    "system:serviceaccounts",
+    "system:serviceaccounts:kube-reclaimer",
+    SLEEP_GROUP,
+];
+
+/// The sleep component adds its ClusterRole and a binding to the service account, and
+/// nothing else; its ClusterRole is applied once per run, bound to [`SLEEP_GROUP`].
+fn sleep_applied(bed: &Bed) {
+    static APPLIED: OnceLock<()> = OnceLock::new();
+    APPLIED.get_or_init(|| {
+        applied(bed);
+        let base = render(bed, "deploy/base");
+        let key = |o: &Value| format!("{} {}", o["kind"], o["metadata"]["name"]);
+        let base_keys: BTreeSet<String> = base.iter().map(key).collect();
+        let with_sleep = render(bed, "deploy/sleep");
+        let added: Vec<&Value> = with_sleep
+            .iter()
+            .filter(|o| !base_keys.contains(&key(o)))
+            .collect();
+        assert_eq!(
+            added.iter().map(|o| key(o)).collect::<Vec<_>>(),
+            [
+                r#""ClusterRole" "kube-reclaimer-sleep""#,
+                r#""ClusterRoleBinding" "kube-reclaimer-sleep""#
+            ],
+            "the component adds only its RBAC"
+        );
+        assert_eq!(
+            with_sleep.len(),
+            base.len() + 2,
+            "and changes nothing of deploy/base"
+        );
+        let binding = the(&with_sleep, "ClusterRoleBinding", "kube-reclaimer-sleep");
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "kube-reclaimer", "namespace": "kube-reclaimer"}])
+        );
+        let role = the(&with_sleep, "ClusterRole", "kube-reclaimer-sleep");
+        let mut apply = kubectl(bed, &["apply", "--request-timeout=30s", "-f", "-"]);
+        apply.stdout(Stdio::null());
+        succeed(apply, Some(&role.to_string()));
+        let test_binding = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "e2e-sleep"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "kube-reclaimer-sleep"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                          "name": SLEEP_GROUP}]
+        });
+        let mut apply = kubectl(bed, &["apply", "--request-timeout=30s", "-f", "-"]);
+        apply.stdout(Stdio::null());
+        succeed(apply, Some(&test_binding.to_string()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut cmd = kubectl(
+                bed,
+                &["auth", "can-i", "--request-timeout=30s", "--as", ACCOUNT],
+            );
+            for group in SLEEPER_GROUPS {
+                cmd.args(["--as-group", group]);
+            }
+            cmd.args(["patch", "deployments.apps", "--subresource=scale", "-n", TEAM]);
+            if String::from_utf8_lossy(&output(cmd, None).stdout).trim() == "yes" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the sleep binding never counted");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
+
+#[test]
+fn the_sleep_component_adds_scaling_through_the_scale_subresource_and_nothing_else() {
+    let bed = Bed::shared();
+    sleep_applied(bed);
+    for namespace in [TEAM, EVENTS_NAMESPACE] {
+        let (base, base_urls) = rules(bed, ACCOUNT, namespace);
+        let (sleeper, sleeper_urls) = rules_with_groups(bed, ACCOUNT, &SLEEPER_GROUPS, namespace);
+        let added: BTreeSet<Grant> = sleeper.difference(&base).cloned().collect();
+        let expected: BTreeSet<Grant> = scalable_kinds()
+            .iter()
+            .map(|ar| grant(&ar.group, &format!("{}/scale", ar.plural), "", "patch"))
+            .collect();
+        assert_eq!(added, expected, "in {namespace}");
+        assert!(base.is_subset(&sleeper), "in {namespace}");
+        assert_eq!(base_urls, sleeper_urls);
+    }
+}
+
 #[test]
 fn rbac_grants_exactly_what_the_code_uses_and_nothing_else() {
     let bed = Bed::shared();
@@ -403,7 +516,6 @@ fn rbac_grants_exactly_what_the_code_uses_and_nothing_else() {
     }
     for ar in scalable_kinds() {
         everywhere.insert(grant(&ar.group, &ar.plural, "", "list"));
-        everywhere.insert(grant(&ar.group, &ar.plural, "", "patch"));
     }
     assert!(
         everywhere.iter().all(|(_, res, _, _)| res != "secrets"),
@@ -829,10 +941,18 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
 
 /// A kubeconfig that authenticates as the bed's admin and acts as `user` only.
 fn kubeconfig_as(bed: &Bed, user: &str, file: &str) -> PathBuf {
+    kubeconfig_as_with(bed, user, &[], file)
+}
+
+/// [`kubeconfig_as`] with exactly `groups` (none: the user's own).
+fn kubeconfig_as_with(bed: &Bed, user: &str, groups: &[&str], file: &str) -> PathBuf {
     let text = std::fs::read_to_string(&bed.kubeconfig).expect("the bed's kubeconfig");
     let mut kubeconfig: Value = serde_saphyr::from_str(&text).expect("kubeconfig YAML");
     for entry in kubeconfig["users"].as_array_mut().expect("users") {
         entry["user"]["as"] = user.into();
+        if !groups.is_empty() {
+            entry["user"]["as-groups"] = json!(groups);
+        }
     }
     let path = bed.state_dir.join(file);
     std::fs::write(&path, kubeconfig.to_string()).expect("write kubeconfig");
@@ -1078,13 +1198,31 @@ fn the_daemon_runs_whole_cycles_with_these_permissions_alone() {
     let holder = lease.spec.and_then(|s| s.holder_identity);
     assert_eq!(holder, None, "released at exit");
 
-    // Sleep mode: both kinds of workload patched to zero replicas.
+    // Sleep mode, with deploy/components/sleep: both kinds of workload scaled to zero
+    // through their scale subresource, the replicas to restore recorded on the namespace.
+    sleep_applied(bed);
+    let sleeper = kubeconfig_as_with(bed, ACCOUNT, &SLEEPER_GROUPS, "deploy-sleeper.kubeconfig");
     due_namespace(bed, "deploy-sleep", "sleep");
     assert_eq!(replicas(bed, "deploy-sleep"), (Some(2), Some(1)));
-    let (ok, logs) = run_once_as(bed, &account, "sleep");
+    let (ok, logs) = run_once_as(bed, &sleeper, "sleep");
     assert!(ok, "{logs}");
     assert_nothing_refused(&logs);
     assert_eq!(replicas(bed, "deploy-sleep"), (Some(0), Some(0)), "{logs}");
+    let record = bed.block_on(async {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(bed.client.clone())
+            .get("deploy-sleep")
+            .await
+            .expect("get namespace")
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("kube-reclaimer.io/replicas")
+            .cloned()
+    });
+    assert_eq!(
+        record.as_deref(),
+        Some(r#"{"Deployment/web":2,"StatefulSet/db":1}"#)
+    );
     assert!(reasons_about(bed, "deploy-sleep").contains(&"PutToSleep".to_string()));
 
     // Without these bindings, the same run is refused from its first request: the logs

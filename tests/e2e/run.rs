@@ -285,13 +285,17 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
     run_once(bed, &config);
     let web = bed.block_on(async { deployments().get("web").await.expect("web") });
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(0));
+    // Scaled through the scale subresource: the replicas to restore are on the namespace.
+    assert!(!web
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .contains_key("kube-reclaimer.io/replicas"));
     assert_eq!(
-        web.metadata
-            .annotations
-            .unwrap_or_default()
+        annotations(bed, name)
             .get("kube-reclaimer.io/replicas")
             .map(String::as_str),
-        Some("3")
+        Some(r#"{"Deployment/web":3}"#)
     );
     assert!(annotations(bed, name).contains_key("kube-reclaimer.io/sleeping-since"));
     assert!(mails_about(bed, name)
