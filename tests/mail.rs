@@ -739,6 +739,7 @@ fn report_observation(
                 .into_iter()
                 .collect(),
             annotations: BTreeMap::new(),
+            deleting_since: None,
         },
         workload: Some(Workload {
             pods: requests.0,
@@ -746,6 +747,7 @@ fn report_observation(
             memory_request_bytes: requests.2,
         }),
         quotas: Some(vec![]),
+        volumes: Some(Default::default()),
         usage: match usage {
             Some((cores, bytes)) => Usage {
                 cpu_quantile_cores: Sample::Value { value: cores },

@@ -197,6 +197,7 @@ fn every_state_and_verdict_has_a_series_and_exactly_one_is_set() {
         State::Marked => 6,
         State::Due => 7,
         State::Sleeping => 8,
+        State::Terminating => 9,
     };
     for (i, s) in STATES.iter().enumerate() {
         assert_eq!(position(*s), i);
