@@ -202,6 +202,7 @@ fn notices() -> Vec<(Notice, &'static str, Vec<&'static str>)> {
     let notice = |kind| Notice {
         namespace: "team-a".into(),
         expiry_source: Some(source.clone()),
+        volumes: Some(Default::default()),
         kind,
     };
     vec![
