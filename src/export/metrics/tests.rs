@@ -115,7 +115,7 @@ fn a_namespace_is_exported_with_its_numbers_state_and_verdict() {
         assert_has(&text, &line);
     }
     // Nothing else about it: not marked, so no reclaim-after.
-    assert_eq!(lines_of(&text, "team-a").len(), 8 + 6 + 1 + 9 + 3, "{text}");
+    assert_eq!(lines_of(&text, "team-a").len(), 8 + 6 + 1 + 10 + 3, "{text}");
 }
 
 #[test]
