@@ -76,6 +76,7 @@ fn observations(count: usize, teams: usize, at: DateTime<Utc>) -> Vec<Observatio
                     created_at: at - TimeDelta::days(60),
                     labels,
                     annotations: Default::default(),
+                    deleting_since: None,
                 },
                 workload: Some(Workload {
                     pods: 5,
@@ -83,6 +84,7 @@ fn observations(count: usize, teams: usize, at: DateTime<Utc>) -> Vec<Observatio
                     memory_request_bytes: cores * 2.0 * GIB,
                 }),
                 quotas: Some(vec![]),
+                volumes: Some(Default::default()),
                 usage,
             }
         })

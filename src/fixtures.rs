@@ -1,6 +1,8 @@
 //! Builders for tests: `Ns::new("team-a").created("2026-10-01T00:00:00Z").label(..)`.
 
-use crate::model::{NamespaceMeta, Observation, QuotaObservation, Sample, Span, Usage, Workload};
+use crate::model::{
+    NamespaceMeta, Observation, QuotaObservation, Sample, Span, Usage, VolumeClaim, Workload,
+};
 use chrono::{DateTime, Utc};
 
 pub fn utc(text: &str) -> DateTime<Utc> {
@@ -26,6 +28,7 @@ impl Ns {
                 created_at: utc("2026-01-01T00:00:00Z"),
                 labels: Default::default(),
                 annotations: Default::default(),
+                deleting_since: None,
             },
             workload: Some(Workload {
                 pods: 2,
@@ -33,6 +36,7 @@ impl Ns {
                 memory_request_bytes: 2.0 * GIB,
             }),
             quotas: Some(vec![]),
+            volumes: Some(Default::default()),
             usage: Usage {
                 cpu_quantile_cores: Sample::Value { value: 0.5 },
                 cpu_max_cores: Sample::Value { value: 0.8 },
@@ -115,6 +119,43 @@ impl Ns {
             memory_used_bytes: None,
         };
         self.0.quotas.get_or_insert_with(Vec::new).push(quota);
+        self
+    }
+    /// A PersistentVolumeClaim bound to a volume of `bytes` in `class` with `policy`.
+    pub fn volume(mut self, name: &str, bytes: f64, class: &str, policy: &str) -> Self {
+        self.0
+            .volumes
+            .get_or_insert_with(Default::default)
+            .add(VolumeClaim {
+                name: name.into(),
+                bound: true,
+                bytes: Some(bytes),
+                storage_class: Some(class.into()),
+                reclaim_policy: Some(policy.into()),
+            });
+        self
+    }
+    /// A PersistentVolumeClaim that no volume is bound to yet.
+    pub fn pending_claim(mut self, name: &str, bytes: f64) -> Self {
+        self.0
+            .volumes
+            .get_or_insert_with(Default::default)
+            .add(VolumeClaim {
+                name: name.into(),
+                bound: false,
+                bytes: Some(bytes),
+                storage_class: None,
+                reclaim_policy: None,
+            });
+        self
+    }
+    pub fn volumes_unknown(mut self) -> Self {
+        self.0.volumes = None;
+        self
+    }
+    /// Deletion requested at `at`; still Terminating.
+    pub fn terminating(mut self, at: &str) -> Self {
+        self.0.namespace.deleting_since = Some(utc(at));
         self
     }
     pub fn build(self) -> Observation {

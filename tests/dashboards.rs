@@ -47,6 +47,7 @@ fn marked_namespace() -> Observation {
                 ("kube-reclaimer.io/expires".into(), "2026-11-01".into()),
             ]),
             annotations,
+            deleting_since: None,
         },
         workload: Some(Workload {
             pods: 2,
@@ -54,6 +55,7 @@ fn marked_namespace() -> Observation {
             memory_request_bytes: 2e9,
         }),
         quotas: Some(Vec::new()),
+        volumes: Some(Default::default()),
         usage: Usage {
             cpu_quantile_cores: value(0.2),
             cpu_max_cores: value(0.4),

@@ -202,6 +202,7 @@ fn notices() -> Vec<(Notice, &'static str, Vec<&'static str>)> {
     let notice = |kind| Notice {
         namespace: "team-a".into(),
         expiry_source: Some(source.clone()),
+        volumes: Some(Default::default()),
         kind,
     };
     vec![
@@ -739,6 +740,7 @@ fn report_observation(
                 .into_iter()
                 .collect(),
             annotations: BTreeMap::new(),
+            deleting_since: None,
         },
         workload: Some(Workload {
             pods: requests.0,
@@ -746,6 +748,7 @@ fn report_observation(
             memory_request_bytes: requests.2,
         }),
         quotas: Some(vec![]),
+        volumes: Some(Default::default()),
         usage: match usage {
             Some((cores, bytes)) => Usage {
                 cpu_quantile_cores: Sample::Value { value: cores },

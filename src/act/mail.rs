@@ -16,7 +16,7 @@
 
 use crate::assess::{Assessment, Expiry, ExpirySource, Finding, KeyKind, Signal};
 use crate::config::{Config, SmtpTls};
-use crate::model::{format_bytes, format_cores, Span};
+use crate::model::{format_bytes, format_cores, Span, Volumes};
 use crate::plan::{Action, ActionKind, Reason};
 use crate::templates::{replacement_origin, Folder, LoadError, TemplateError, TemplateSet};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -39,6 +39,9 @@ pub struct Notice {
     /// Where the namespace's expiry is read now. When it is the `expires` annotation
     /// (which wins over the label), the mail's commands set the annotation.
     pub expiry_source: Option<ExpirySource>,
+    /// The namespace's PersistentVolumeClaims, which deleting it destroys; `None` when
+    /// they could not be listed.
+    pub volumes: Option<Volumes>,
     pub kind: NoticeKind,
 }
 
@@ -139,6 +142,7 @@ impl Notice {
         Notice {
             namespace: a.name.clone(),
             expiry_source,
+            volumes: a.volumes.clone(),
             kind,
         }
     }
@@ -273,6 +277,14 @@ impl Templates {
             status: "below".into(),
             reason: None,
         };
+        let mut sample_volumes = Volumes::default();
+        sample_volumes.add(crate::model::VolumeClaim {
+            name: "data".into(),
+            bound: true,
+            bytes: Some(10.0 * crate::model::GIB),
+            storage_class: Some("standard".into()),
+            reclaim_policy: Some("Delete".into()),
+        });
         let kinds = [
             NoticeKind::Reminder {
                 expires_at: now + TimeDelta::days(7),
@@ -312,6 +324,7 @@ impl Templates {
             let notice = Notice {
                 namespace: "sample".into(),
                 expiry_source: Some(source.clone()),
+                volumes: Some(sample_volumes.clone()),
                 kind,
             };
             render(&notice, &ctx)?;
@@ -387,6 +400,9 @@ struct View<'a> {
     tombstone: Option<&'a str>,
     asleep: bool,
     findings: Vec<&'a Finding>,
+    /// What deleting the namespace destroys, one line each (its volumes, its Secrets);
+    /// empty when nothing is deleted (malformed values, put to sleep).
+    destroys: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -472,6 +488,7 @@ fn view<'a>(notice: &'a Notice, ctx: &RenderContext<'a>) -> View<'a> {
         tombstone: None,
         asleep: false,
         findings: Vec::new(),
+        destroys: Vec::new(),
     };
     match &notice.kind {
         NoticeKind::Reminder { expires_at, offset } => {
@@ -521,7 +538,66 @@ fn view<'a>(notice: &'a Notice, ctx: &RenderContext<'a>) -> View<'a> {
         }
         NoticeKind::Malformed { findings } => view.findings = findings.iter().collect(),
     }
+    let deletes = match notice.kind {
+        NoticeKind::Malformed { .. } => false,
+        NoticeKind::Reclaimed { asleep, .. } => !asleep,
+        NoticeKind::Reminder { .. } | NoticeKind::Marked { .. } => true,
+    };
+    if deletes {
+        view.destroys = destroys(notice.volumes.as_ref());
+    }
     view
+}
+
+/// What deleting a namespace destroys besides its objects (which the tombstone keeps):
+/// each PersistentVolumeClaim with its size, StorageClass and the reclaim policy of its
+/// volume, and its Secrets, which are never read and so never kept.
+fn destroys(volumes: Option<&Volumes>) -> Vec<String> {
+    let mut lines = Vec::new();
+    match volumes {
+        None => lines.push(
+            "its PersistentVolumeClaims could not be listed: any volume it holds may be deleted with it".into(),
+        ),
+        Some(v) if v.claims == 0 => {}
+        Some(v) => {
+            let plural = |n: u32| if n == 1 { "" } else { "s" };
+            lines.push(format!(
+                "{} PersistentVolumeClaim{} ({} bound), {} in all:",
+                v.claims,
+                plural(v.claims),
+                v.bound,
+                format_bytes(v.bytes)
+            ));
+            for c in &v.listed {
+                let size = c.bytes.map_or("size unknown".into(), format_bytes);
+                let class = c.storage_class.as_deref().unwrap_or("none");
+                let volume = match (c.bound, c.reclaim_policy.as_deref()) {
+                    (false, _) => "not bound to a volume".to_string(),
+                    (true, Some("Delete")) => {
+                        "reclaim policy Delete: the volume and its data are deleted".into()
+                    }
+                    (true, Some("Retain")) => {
+                        "reclaim policy Retain: the volume is kept, claimed by nothing".into()
+                    }
+                    (true, Some(p)) => format!("reclaim policy {p}"),
+                    (true, None) => "reclaim policy unknown: its data may be deleted".into(),
+                };
+                lines.push(format!(
+                    "claim {}: {size}, StorageClass {class}, {volume}",
+                    c.name
+                ));
+            }
+            let more = v.claims as usize - v.listed.len().min(v.claims as usize);
+            if more > 0 {
+                lines.push(format!("and {more} more claim{}", plural(more as u32)));
+            }
+        }
+    }
+    lines.push(
+        "its Secrets, if any: kube-reclaimer never reads Secrets, so its record of the namespace holds none of them"
+            .into(),
+    );
+    lines
 }
 
 /// The commands that extend the namespace by a month or opt it out. They set the

@@ -210,6 +210,7 @@ mod tests {
             created_at: utc("2026-11-01T10:00:00Z"),
             labels: map(labels),
             annotations: map(annotations),
+            deleting_since: None,
         }
     }
 

@@ -15,7 +15,7 @@ pub use owner::{Finding, Owner, RecipientSource};
 pub use rightsizing::{QuotaLedger, QuotaLine, Rightsizing, Sizing};
 
 use crate::config::Config;
-use crate::model::Observation;
+use crate::model::{Observation, Volumes};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -28,6 +28,11 @@ pub struct Assessment {
     pub protected: Option<String>,
     /// Pods holding resources; `None` when pods could not be listed.
     pub pods: Option<u32>,
+    /// Being deleted since then (Terminating, waiting for finalizers).
+    pub terminating_since: Option<DateTime<Utc>>,
+    /// The data at rest that deleting the namespace destroys: its PersistentVolumeClaims.
+    /// `None` when they could not be listed. Secrets are never read, so never counted.
+    pub volumes: Option<Volumes>,
     pub owner: Owner,
     pub expiry: Expiry,
     pub idle: Idleness,
@@ -59,6 +64,8 @@ pub fn assess(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Assessm
         uid: ns.uid.clone(),
         protected: config.protection_of(&ns.name, &ns.labels),
         pods: obs.workload.map(|w| w.pods),
+        terminating_since: ns.deleting_since,
+        volumes: obs.volumes.clone(),
         owner,
         expiry,
         idle: idle::assess_idle(obs, config, now),

@@ -184,6 +184,7 @@ mod tests {
                 .map(|e| (EMAIL.to_string(), e.to_string()))
                 .into_iter()
                 .collect(),
+            deleting_since: None,
         }
     }
 

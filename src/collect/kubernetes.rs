@@ -1,12 +1,18 @@
-//! Reads namespaces, pods and ResourceQuotas from the Kubernetes API.
+//! Reads namespaces, pods, ResourceQuotas, PersistentVolumeClaims and PersistentVolumes
+//! from the Kubernetes API. Secrets are never read (not even their names).
 //!
 //! Lists are paginated and each page is folded into per-namespace aggregates before the
 //! next is fetched, so memory grows with the number of namespaces, not with the number of
-//! pods or the size of their specs.
+//! pods or the size of their specs. PersistentVolumes are kept as one small entry each
+//! (claim, reclaim policy, capacity) to join them to their claims.
 
-use crate::model::{parse_quantity, NamespaceMeta, QuotaObservation, Workload};
+use crate::model::{
+    parse_quantity, NamespaceMeta, QuotaObservation, VolumeClaim, Volumes, Workload,
+};
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Container, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{
+    Container, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams, ObjectList};
 use kube::Client;
@@ -21,6 +27,11 @@ pub struct Inventory {
     pub namespaces: Vec<NamespaceMeta>,
     pub workloads: Result<HashMap<String, Workload>, String>,
     pub quotas: Result<HashMap<String, Vec<QuotaObservation>>, String>,
+    /// PersistentVolumeClaims per namespace; namespaces without any are absent.
+    pub volumes: Result<HashMap<String, Volumes>, String>,
+    /// Why the PersistentVolumes could not be listed: claims are then known, but not the
+    /// reclaim policy of the volumes they are bound to.
+    pub persistent_volumes_error: Option<String>,
     /// Pods seen, whether or not they hold resources.
     pub pods_seen: usize,
     pub requests: u32,
@@ -89,10 +100,44 @@ pub async fn inventory(
     .await
     .map(|()| quotas)
     .map_err(|e| format!("cannot list resource quotas: {e}"));
+    let mut bound_to: HashMap<(String, String), BoundVolume> = HashMap::new();
+    let persistent_volumes_error = paginate(
+        &Api::<PersistentVolume>::all(client.clone()),
+        page_size,
+        &mut requests,
+        |page| {
+            for pv in page.items {
+                if let Some((claim, volume)) = bound_volume(pv) {
+                    bound_to.insert(claim, volume);
+                }
+            }
+        },
+    )
+    .await
+    .err()
+    .map(|e| format!("cannot list persistent volumes: {e}"));
+    let mut volumes: HashMap<String, Volumes> = HashMap::new();
+    let volumes_result = paginate(
+        &Api::<PersistentVolumeClaim>::all(client.clone()),
+        page_size,
+        &mut requests,
+        |page| {
+            for pvc in page.items {
+                if let Some((ns, claim)) = volume_claim(&pvc, &bound_to) {
+                    volumes.entry(ns).or_default().add(claim);
+                }
+            }
+        },
+    )
+    .await
+    .map(|()| volumes)
+    .map_err(|e| format!("cannot list persistent volume claims: {e}"));
     Ok(Inventory {
         namespaces,
         workloads: pods,
         quotas: quota_result,
+        volumes: volumes_result,
+        persistent_volumes_error,
         pods_seen,
         requests,
     })
@@ -134,7 +179,65 @@ fn namespace_meta(ns: Namespace, at: DateTime<Utc>) -> Option<NamespaceMeta> {
             .unwrap_or(at),
         labels: meta.labels.unwrap_or_default(),
         annotations: meta.annotations.unwrap_or_default(),
+        deleting_since: meta
+            .deletion_timestamp
+            .map(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0).unwrap_or(at)),
     })
+}
+
+/// What a claim needs to know of the PersistentVolume it is bound to.
+struct BoundVolume {
+    claim_uid: Option<String>,
+    reclaim_policy: Option<String>,
+    bytes: Option<f64>,
+    storage_class: Option<String>,
+}
+
+/// The claim (namespace, name) a PersistentVolume is bound to, by its `claimRef`.
+fn bound_volume(pv: PersistentVolume) -> Option<((String, String), BoundVolume)> {
+    let spec = pv.spec?;
+    let claim = spec.claim_ref?;
+    let volume = BoundVolume {
+        claim_uid: claim.uid,
+        reclaim_policy: spec.persistent_volume_reclaim_policy,
+        bytes: storage(spec.capacity.as_ref()),
+        storage_class: spec.storage_class_name,
+    };
+    Some(((claim.namespace?, claim.name?), volume))
+}
+
+/// A claim as a notice shows it, joined to its volume when one is bound to it (the
+/// volume's `claimRef` names the claim, with its uid when set).
+fn volume_claim(
+    pvc: &PersistentVolumeClaim,
+    bound_to: &HashMap<(String, String), BoundVolume>,
+) -> Option<(String, VolumeClaim)> {
+    let ns = pvc.metadata.namespace.clone()?;
+    let name = pvc.metadata.name.clone()?;
+    let status = pvc.status.as_ref();
+    let bound = status.and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let volume = bound_to
+        .get(&(ns.clone(), name.clone()))
+        .filter(|v| v.claim_uid.is_none() || v.claim_uid == pvc.metadata.uid)
+        .filter(|_| bound);
+    let spec = pvc.spec.as_ref();
+    let bytes = storage(status.and_then(|s| s.capacity.as_ref()))
+        .or_else(|| volume.and_then(|v| v.bytes))
+        .or_else(|| storage(spec.and_then(|s| s.resources.as_ref()?.requests.as_ref())));
+    let claim = VolumeClaim {
+        name,
+        bound,
+        bytes,
+        storage_class: spec
+            .and_then(|s| s.storage_class_name.clone())
+            .or_else(|| volume.and_then(|v| v.storage_class.clone())),
+        reclaim_policy: volume.and_then(|v| v.reclaim_policy.clone()),
+    };
+    Some((ns, claim))
+}
+
+fn storage(map: Option<&BTreeMap<String, Quantity>>) -> Option<f64> {
+    map?.get("storage").and_then(|q| parse_quantity(&q.0).ok())
 }
 
 impl Workloads {
@@ -263,6 +366,40 @@ mod tests {
         let n = &w.0["n"];
         assert_eq!(n.pods, 3);
         assert_eq!(n.cpu_request_cores, 3.0);
+    }
+
+    #[test]
+    fn claims_are_joined_to_the_volume_bound_to_them() {
+        let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pv-1"},
+            "spec": {
+                "capacity": {"storage": "10Gi"},
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "standard",
+                "claimRef": {"namespace": "n", "name": "data", "uid": "u1"}
+            }
+        }))
+        .unwrap();
+        let bound_to: HashMap<_, _> = bound_volume(pv).into_iter().collect();
+        let pvc = |name: &str, uid: &str, phase: &str| -> PersistentVolumeClaim {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "n", "uid": uid},
+                "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+                "status": {"phase": phase}
+            }))
+            .unwrap()
+        };
+        let (ns, bound) = volume_claim(&pvc("data", "u1", "Bound"), &bound_to).unwrap();
+        assert_eq!(ns, "n");
+        assert!(bound.bound);
+        assert_eq!(bound.bytes, Some(10.0 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(bound.storage_class.as_deref(), Some("standard"));
+        assert_eq!(bound.reclaim_policy.as_deref(), Some("Delete"));
+        // A claim of the same name recreated since (another uid) is not that volume's.
+        let (_, other) = volume_claim(&pvc("data", "u2", "Pending"), &bound_to).unwrap();
+        assert!(!other.bound);
+        assert_eq!(other.bytes, Some(1024.0 * 1024.0 * 1024.0));
+        assert_eq!(other.reclaim_policy, None);
     }
 
     #[test]

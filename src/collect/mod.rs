@@ -89,6 +89,10 @@ pub fn merge(inventory: kubernetes::Inventory, usage: prometheus::UsageCollectio
     if let Err(e) = &inventory.quotas {
         k8s_problems.push(e.clone());
     }
+    if let Err(e) = &inventory.volumes {
+        k8s_problems.push(e.clone());
+    }
+    k8s_problems.extend(inventory.persistent_volumes_error.clone());
     let observations = inventory
         .namespaces
         .into_iter()
@@ -105,11 +109,16 @@ pub fn merge(inventory: kubernetes::Inventory, usage: prometheus::UsageCollectio
                 Ok(q) => Some(q.get(&namespace.name).cloned().unwrap_or_default()),
                 Err(_) => None,
             };
+            let volumes = match &inventory.volumes {
+                Ok(v) => Some(v.get(&namespace.name).cloned().unwrap_or_default()),
+                Err(_) => None,
+            };
             Observation {
                 usage: usage.usage_of(&namespace.name),
                 namespace,
                 workload,
                 quotas,
+                volumes,
             }
         })
         .collect();

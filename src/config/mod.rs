@@ -170,6 +170,26 @@ pub struct Lifecycle {
     /// What reclaiming does: delete the namespace, or put it to sleep (scale its
     /// Deployments and StatefulSets to zero, restored when the owner extends it).
     pub reclaim_by: ReclaimBy,
+    /// Per cause: whether a namespace holding bound PersistentVolumeClaims is deleted.
+    pub reclaim_with_volumes: ReclaimWithVolumes,
+}
+
+/// Whether a namespace with bound PersistentVolumeClaims may be deleted, per cause.
+/// Sleep mode keeps volumes, so this only holds back `reclaim_by: delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReclaimWithVolumes {
+    pub expired: bool,
+    pub idle: bool,
+}
+
+impl Default for ReclaimWithVolumes {
+    fn default() -> Self {
+        ReclaimWithVolumes {
+            expired: true,
+            idle: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +209,7 @@ impl Default for Lifecycle {
             max_reclaims_per_cycle: 5,
             tombstone_dir: "/var/lib/kube-reclaimer/tombstones".into(),
             reclaim_by: ReclaimBy::Delete,
+            reclaim_with_volumes: ReclaimWithVolumes::default(),
         }
     }
 }

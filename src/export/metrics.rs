@@ -45,7 +45,7 @@ pub const CYCLE_BUCKETS: [f64; 12] = [
 ];
 
 /// Every lifecycle state: one series each per namespace.
-pub const STATES: [State; 9] = [
+pub const STATES: [State; 10] = [
     State::Protected,
     State::OptedOut,
     State::Active,
@@ -55,6 +55,7 @@ pub const STATES: [State; 9] = [
     State::Marked,
     State::Due,
     State::Sleeping,
+    State::Terminating,
 ];
 
 /// Every idle verdict: one series each per namespace.

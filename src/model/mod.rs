@@ -6,7 +6,10 @@ mod observation;
 mod quantity;
 
 pub use duration::{Span, SpanError};
-pub use observation::{NamespaceMeta, Observation, QuotaObservation, Sample, Usage, Workload};
+pub use observation::{
+    NamespaceMeta, Observation, QuotaObservation, Sample, Usage, VolumeClaim, Volumes, Workload,
+    VOLUME_CLAIMS_LISTED,
+};
 pub use quantity::{format_bytes, format_cores, parse_quantity, Quantity, QuantityError};
 
 /// An instant as people and machines read it: RFC 3339, whole seconds, `Z`.

@@ -14,6 +14,9 @@ pub struct NamespaceMeta {
     pub created_at: DateTime<Utc>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// When its deletion was requested (`deletionTimestamp`): it is Terminating, waiting
+    /// for its finalizers. `None` for a namespace that is not being deleted.
+    pub deleting_since: Option<DateTime<Utc>>,
 }
 
 /// Requests of the pods that hold resources (not Succeeded or Failed).
@@ -32,6 +35,47 @@ pub struct QuotaObservation {
     pub cpu_used_cores: Option<f64>,
     pub memory_hard_bytes: Option<f64>,
     pub memory_used_bytes: Option<f64>,
+}
+
+/// Claims shown one by one in a notice; the rest are only counted.
+pub const VOLUME_CLAIMS_LISTED: usize = 20;
+
+/// The PersistentVolumeClaims of a namespace: the data at rest that deleting it destroys.
+/// Kept small whatever the number of claims: totals, and the first
+/// [`VOLUME_CLAIMS_LISTED`] claims by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Volumes {
+    pub claims: u32,
+    /// Claims bound to a PersistentVolume (phase `Bound`).
+    pub bound: u32,
+    /// Sum of the claims' sizes (capacity when bound, else the request), bytes.
+    pub bytes: f64,
+    pub listed: Vec<VolumeClaim>,
+}
+
+/// One PersistentVolumeClaim, as a notice shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeClaim {
+    pub name: String,
+    pub bound: bool,
+    /// Capacity when bound, else the request; `None` when neither can be read.
+    pub bytes: Option<f64>,
+    pub storage_class: Option<String>,
+    /// The bound PersistentVolume's `persistentVolumeReclaimPolicy` (`Delete`, `Retain`);
+    /// `None` when unbound or when the PersistentVolumes could not be listed.
+    pub reclaim_policy: Option<String>,
+}
+
+impl Volumes {
+    /// Counts one claim in; only the first few are kept by name.
+    pub fn add(&mut self, claim: VolumeClaim) {
+        self.claims += 1;
+        self.bound += u32::from(claim.bound);
+        self.bytes += claim.bytes.unwrap_or(0.0);
+        if self.listed.len() < VOLUME_CLAIMS_LISTED {
+            self.listed.push(claim);
+        }
+    }
 }
 
 /// One per-namespace statistic from Prometheus.
@@ -94,5 +138,7 @@ pub struct Observation {
     pub workload: Option<Workload>,
     /// `None` when the quotas could not be listed; empty when there are none.
     pub quotas: Option<Vec<QuotaObservation>>,
+    /// `None` when the PersistentVolumeClaims could not be listed; empty when there are none.
+    pub volumes: Option<Volumes>,
     pub usage: Usage,
 }

@@ -377,6 +377,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (format!("{P}{k}"), v.to_string()))
                 .collect(),
+            deleting_since: None,
         }
     }
 

@@ -2,8 +2,13 @@
 //! now) to the actions to take. No I/O; `act` carries the actions out.
 //!
 //! Rules, each tested in `tests.rs` and as properties in `properties.rs`:
-//! - protected namespaces get no action at all; opted-out ones are never marked or
-//!   reclaimed (an existing mark is removed);
+//! - terminating namespaces (deletion requested, waiting for finalizers) and protected
+//!   ones get no action at all; opted-out ones are never marked or reclaimed (an existing
+//!   mark is removed);
+//! - a namespace holding bound PersistentVolumeClaims is not deleted for a cause that
+//!   `lifecycle.reclaim_with_volumes` does not allow (idle, by default): it is not marked
+//!   and an existing mark is removed; when its claims cannot be listed it is not marked
+//!   and an existing mark is kept but not acted on. Sleep mode keeps volumes;
 //! - before expiry, the reminder for the shortest due offset is sent once per expiry
 //!   instant; offsets it supersedes are recorded with it, so downtime never causes a burst;
 //! - an expired namespace, or an idle one without a future expiry, is marked, which tells
@@ -21,7 +26,7 @@ pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
 
 use crate::assess::{Assessment, Expiry, Finding, Verdict};
 use crate::config::{Config, Mode, ReclaimBy};
-use crate::model::{rfc3339, Span};
+use crate::model::{format_bytes, rfc3339, Span};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -95,6 +100,8 @@ pub enum State {
     Due,
     /// Reclaimed by sleep: workloads scaled to zero until the owner acts.
     Sleeping,
+    /// Being deleted (by anyone), waiting for its finalizers: never acted on.
+    Terminating,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,6 +187,14 @@ pub fn plan_namespace(
         actions: Vec::new(),
         notes: Vec::new(),
     };
+    if let Some(since) = a.terminating_since {
+        p.state = State::Terminating;
+        p.notes.push(format!(
+            "terminating since {} (deletion requested, waiting for finalizers): no action",
+            rfc3339(since)
+        ));
+        return p;
+    }
     if let Some(why) = &a.protected {
         p.state = State::Protected;
         p.notes.push(format!("protected: {why}"));
@@ -255,6 +270,12 @@ pub fn plan_namespace(
     } else {
         None
     };
+    let held = condition.and_then(|cause| held_by_volumes(a, cause, config));
+    let condition = condition.filter(|_| held.is_none());
+    if let Some(h) = &held {
+        p.notes.push(h.text.clone());
+    }
+    let held_for = |reason: Reason| held.as_ref().filter(|h| h.cause == reason);
 
     let mut expiring = false;
     if let Some(t) = future_expiry {
@@ -385,6 +406,8 @@ pub fn plan_namespace(
                 true,
             );
         }
+        // Its claims cannot be listed: the mark stands, nothing is reclaimed.
+        (Some(mark), None) if held_for(mark.reason).is_some_and(|h| !h.known) => {}
         (Some(mark), None) => {
             let waiting = mark.reason == Reason::Idle
                 && a.idle.verdict == Verdict::Unknown
@@ -397,6 +420,9 @@ pub fn plan_namespace(
                 ));
             } else {
                 let why = match (mark.reason, &a.expiry) {
+                    _ if held_for(mark.reason).is_some() => held_for(mark.reason)
+                        .map(|h| h.text.clone())
+                        .unwrap_or_default(),
                     (Reason::Expired, Expiry::At { at, .. }) => {
                         format!("expiry extended to {}", rfc3339(*at))
                     }
@@ -442,6 +468,49 @@ pub fn plan_namespace(
     };
     p.actions = actions;
     p
+}
+
+/// A cause the namespace is not reclaimed for because of the volumes it holds.
+struct Held {
+    cause: Reason,
+    /// False when its claims could not be listed.
+    known: bool,
+    text: String,
+}
+
+/// Whether deleting `a` for `cause` would destroy volumes that
+/// `lifecycle.reclaim_with_volumes` keeps, or might (its claims could not be listed).
+fn held_by_volumes(a: &Assessment, cause: Reason, config: &Config) -> Option<Held> {
+    let allowed = config.lifecycle.reclaim_with_volumes;
+    let allowed = match cause {
+        Reason::Expired => allowed.expired,
+        Reason::Idle => allowed.idle,
+    };
+    if allowed || config.lifecycle.reclaim_by == ReclaimBy::Sleep {
+        return None;
+    }
+    let key = format!("lifecycle.reclaim_with_volumes.{} is false", cause.as_str());
+    let (known, text) = match &a.volumes {
+        None => (
+            false,
+            format!(
+                "{}, but its PersistentVolumeClaims cannot be listed: not reclaimed until they can ({key})",
+                cause.as_str()
+            ),
+        ),
+        Some(v) if v.bound > 0 => (
+            true,
+            format!(
+                "{}, but it holds {} bound PersistentVolumeClaim{} ({}): not reclaimed ({key})",
+                cause.as_str(),
+                v.bound,
+                if v.bound == 1 { "" } else { "s" },
+                format_bytes(v.bytes)
+            ),
+        ),
+        Some(_) => return None,
+    };
+    Some(Held { cause, known, text })
 }
 
 /// Adds an action; one that e-mails nobody becomes an alert.

@@ -626,3 +626,149 @@ fn replicas_recorded_before_a_scale_down_always_lead_to_a_wake_once_the_reason_g
         scaled.replicas
     );
 }
+
+/// 10 GiB, bound, StorageClass standard, reclaim policy Delete.
+fn with_volume(ns: Ns) -> Ns {
+    ns.volume("data", 10.0 * crate::fixtures::GIB, "standard", "Delete")
+}
+
+#[test]
+fn an_idle_namespace_with_bound_volumes_is_never_marked_by_default() {
+    let c = config();
+    let p = plan_at(
+        with_volume(Ns::new("db").unused()),
+        &Lifecycle::default(),
+        &c,
+        NOW,
+    );
+    assert!(p.actions.is_empty(), "{p:?}");
+    assert_eq!(p.state, State::Idle);
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("1 bound PersistentVolumeClaim")
+                && n.contains("lifecycle.reclaim_with_volumes.idle")),
+        "{:?}",
+        p.notes
+    );
+    // Configured per cause.
+    let mut allow = config();
+    allow.lifecycle.reclaim_with_volumes.idle = true;
+    let p = plan_at(
+        with_volume(Ns::new("db").unused()),
+        &Lifecycle::default(),
+        &allow,
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["mark"]);
+    // A claim no volume is bound to holds no data.
+    let pending = Ns::new("db").unused().pending_claim("data", 1e9);
+    let p = plan_at(pending, &Lifecycle::default(), &c, NOW);
+    assert_eq!(kinds(&p), vec!["mark"]);
+}
+
+#[test]
+fn an_idle_mark_is_removed_not_reclaimed_once_the_namespace_holds_volumes() {
+    let p = plan_at(
+        with_volume(Ns::new("db").unused()),
+        &marked(Reason::Idle, "2026-11-10T00:00:00Z"),
+        &config(),
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["unmark"], "{p:?}");
+    assert!(
+        p.actions[0].reason.contains("PersistentVolumeClaim"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn unknown_volumes_are_never_evidence_for_an_idle_reclaim() {
+    let c = config();
+    let unknown = || Ns::new("db").unused().volumes_unknown();
+    let p = plan_at(unknown(), &Lifecycle::default(), &c, NOW);
+    assert!(p.actions.is_empty(), "not marked: {p:?}");
+    assert!(
+        p.notes.iter().any(|n| n.contains("cannot be listed")),
+        "{:?}",
+        p.notes
+    );
+    // An existing mark stands, but nothing is reclaimed until the claims are known.
+    let p = plan_at(
+        unknown(),
+        &marked(Reason::Idle, "2026-11-10T00:00:00Z"),
+        &c,
+        NOW,
+    );
+    assert!(p.actions.is_empty(), "kept, not reclaimed: {p:?}");
+    assert_eq!(p.state, State::Marked);
+}
+
+#[test]
+fn expired_namespaces_with_volumes_are_reclaimed_unless_configured_otherwise() {
+    let expired = || with_volume(Ns::new("old").label(EXPIRES, "2026-11-01"));
+    let due = marked(Reason::Expired, "2026-11-10T00:00:00Z");
+    assert_eq!(
+        kinds(&plan_at(expired(), &due, &config(), NOW)),
+        vec!["reclaim"]
+    );
+    let mut keep = config();
+    keep.lifecycle.reclaim_with_volumes.expired = false;
+    assert_eq!(kinds(&plan_at(expired(), &due, &keep, NOW)), vec!["unmark"]);
+    let p = plan_at(expired(), &Lifecycle::default(), &keep, NOW);
+    assert!(p.actions.is_empty(), "{p:?}");
+    assert_eq!(p.state, State::Expired);
+}
+
+#[test]
+fn sleep_mode_keeps_volumes_so_idle_namespaces_with_volumes_sleep() {
+    let mut c = config();
+    c.lifecycle.reclaim_by = crate::config::ReclaimBy::Sleep;
+    let p = plan_at(
+        with_volume(Ns::new("db").unused()),
+        &marked(Reason::Idle, "2026-11-10T00:00:00Z"),
+        &c,
+        NOW,
+    );
+    assert_eq!(kinds(&p), vec!["reclaim"]);
+}
+
+#[test]
+fn a_terminating_namespace_gets_no_action_and_shows_as_terminating() {
+    let p = plan_at(
+        Ns::new("old")
+            .label(EXPIRES, "2026-11-01")
+            .terminating("2026-11-20T08:00:00Z"),
+        &marked(Reason::Expired, "2026-11-05T00:00:00Z"),
+        &config(),
+        NOW,
+    );
+    assert_eq!(p.state, State::Terminating);
+    assert!(p.actions.is_empty(), "{p:?}");
+    assert!(p.notes[0].contains("2026-11-20T08:00:00Z"), "{:?}", p.notes);
+}
+
+#[test]
+fn terminating_namespaces_do_not_count_against_the_reclaim_limit() {
+    let mut c = config();
+    c.lifecycle.max_reclaims_per_cycle = 1;
+    let stuck = Ns::new("stuck")
+        .label(EXPIRES, "2026-11-01")
+        .terminating("2026-11-06T00:00:00Z");
+    let due = Ns::new("due").label(EXPIRES, "2026-11-01");
+    let items: Vec<(Assessment, Lifecycle)> = [
+        (stuck, "2026-11-01T00:00:00Z"),
+        (due, "2026-11-10T00:00:00Z"),
+    ]
+    .into_iter()
+    .map(|(ns, at)| {
+        (
+            assess(&ns.build(), &c, utc(NOW)),
+            marked(Reason::Expired, at),
+        )
+    })
+    .collect();
+    let plan = plan(&items, &c, utc(NOW));
+    assert_eq!(kinds(&plan.namespaces[0]), Vec::<&str>::new());
+    assert_eq!(kinds(&plan.namespaces[1]), vec!["reclaim"]);
+}

@@ -1328,6 +1328,7 @@ fn sample() -> (Reports, Config) {
                 created_at: at - TimeDelta::days(30),
                 labels,
                 annotations,
+                deleting_since: None,
             },
             workload: Some(Workload {
                 pods: 2,
@@ -1341,6 +1342,7 @@ fn sample() -> (Reports, Config) {
                 memory_hard_bytes: Some(8.0 * crate::model::GIB),
                 memory_used_bytes: None,
             }]),
+            volumes: Some(Default::default()),
             usage: Usage {
                 cpu_quantile_cores: Sample::Value { value: 0.1 },
                 cpu_max_cores: Sample::Value { value: 0.2 },

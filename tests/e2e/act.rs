@@ -6,6 +6,7 @@ use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube_reclaimer::act::mail::{render, Notice, RenderContext, Templates};
 use kube_reclaimer::act::unrecorded::Unrecorded;
 use kube_reclaimer::act::{cluster::Cluster, execute, Actor, Deliver, Delivery, Done, Step};
 use kube_reclaimer::collect::{collect, prometheus::Prometheus};
@@ -28,6 +29,8 @@ struct Inbox {
     sent: Mutex<Vec<(String, String)>>,
     down: AtomicBool,
     while_sending: OwnerEdit,
+    /// The text of each mail, as rendered with the built-in templates.
+    texts: Mutex<Vec<(String, String)>>,
 }
 
 /// Applies the owner's edit, once, if one is waiting.
@@ -49,6 +52,25 @@ impl Deliver for Inbox {
         owner_edits(&self.while_sending)
             .await
             .map_err(|e| e.to_string())?;
+        let notice = if d.reclaimed {
+            let cause = match d.action.kind {
+                kube_reclaimer::plan::ActionKind::Reclaim { cause, .. } => cause,
+                _ => return Err("a reclaimed notice for another action".into()),
+            };
+            Some(Notice::reclaimed(d.assessment, cause, d.now, None, false))
+        } else {
+            Notice::for_action(d.assessment, d.action)
+        };
+        if let Some(notice) = notice {
+            let config = Config::default();
+            let templates = Templates::load(None).map_err(|e| e.to_string())?;
+            let r = render(&notice, &RenderContext::new(&config, &templates, d.now))
+                .map_err(|e| e.to_string())?;
+            self.texts
+                .lock()
+                .expect("inbox")
+                .push((d.assessment.name.clone(), r.text));
+        }
         let kind = if d.reclaimed {
             "reclaimed".to_string()
         } else {
@@ -1326,4 +1348,172 @@ fn a_scale_down_whose_sleep_was_never_recorded_still_wakes_when_the_owner_extend
             && !awake.contains_key(&format!("{P}marked-at")),
         "{awake:?}"
     );
+}
+
+/// A PersistentVolume (hostPath, reclaim policy Delete) bound to claim `data` in `ns`,
+/// written as the PersistentVolume controller would: claimRef, volumeName, phase Bound.
+fn bound_volume(bed: &Bed, ns: &str, pv_name: &str) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use kube::api::{Patch, PatchParams};
+    bed.block_on(async {
+        let claims = Api::<PersistentVolumeClaim>::namespaced(bed.client.clone(), ns);
+        let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "manual",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": "5Gi"}}
+            }
+        }))
+        .expect("pvc");
+        let pvc = claims
+            .create(&PostParams::default(), &pvc)
+            .await
+            .expect("create pvc");
+        let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "manual",
+                "hostPath": {"path": format!("/tmp/{pv_name}")},
+                "claimRef": {"namespace": ns, "name": "data", "uid": pvc.metadata.uid}
+            }
+        }))
+        .expect("pv");
+        Api::<PersistentVolume>::all(bed.client.clone())
+            .create(&PostParams::default(), &pv)
+            .await
+            .expect("create pv");
+        claims
+            .patch_status(
+                "data",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": {
+                    "phase": "Bound",
+                    "accessModes": ["ReadWriteOnce"],
+                    "capacity": {"storage": "5Gi"}
+                }})),
+            )
+            .await
+            .expect("bind pvc");
+    });
+}
+
+#[test]
+fn an_idle_namespace_with_a_bound_volume_is_not_reclaimed_and_notices_list_the_volume() {
+    let bed = Bed::shared();
+    let c = config(bed, "volume");
+    create(bed, "act-volume-idle", &[], &[]);
+    bound_volume(bed, "act-volume-idle", "act-volume-idle-pv");
+    create(bed, "act-volume-empty", &[], &[]);
+    create(
+        bed,
+        "act-volume-expired",
+        &[],
+        &[(
+            "kube-reclaimer.io/expires",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        )],
+    );
+    bound_volume(bed, "act-volume-expired", "act-volume-expired-pv");
+    let inbox = Inbox::default();
+    let done = cycle(bed, &c, "act-volume-", bed.at, &inbox);
+    // Idle without volumes is marked; idle with a bound volume is not.
+    assert_eq!(
+        inbox.kinds_for("act-volume-empty"),
+        vec!["mark"],
+        "{done:?}"
+    );
+    assert!(inbox.kinds_for("act-volume-idle").is_empty(), "{done:?}");
+    assert!(!annotations(bed, "act-volume-idle").contains_key(&format!("{P}marked-at")));
+    // Expired with a volume is marked (lifecycle.reclaim_with_volumes.expired), and the
+    // notice says what deletion destroys.
+    assert_eq!(
+        inbox.kinds_for("act-volume-expired"),
+        vec!["mark"],
+        "{done:?}"
+    );
+    let texts = inbox.texts.lock().expect("inbox").clone();
+    let text = texts
+        .iter()
+        .find(|(n, _)| n == "act-volume-expired")
+        .map(|(_, t)| t.clone())
+        .expect("mark notice");
+    assert!(
+        text.contains("claim data: 5.00 GiB, StorageClass manual, reclaim policy Delete: the volume and its data are deleted")
+            && text.contains("kube-reclaimer never reads Secrets"),
+        "{text}"
+    );
+    // Long after the grace period, still idle: never deleted.
+    let later = cycle(
+        bed,
+        &c,
+        "act-volume-idle",
+        bed.at + Duration::days(10),
+        &inbox,
+    );
+    assert!(later.is_empty(), "{later:?}");
+    assert!(read(bed, "act-volume-idle").is_some_and(|n| n.metadata.deletion_timestamp.is_none()));
+}
+
+#[test]
+fn a_namespace_stuck_terminating_never_holds_back_another_reclamation() {
+    use kube::api::{Patch, PatchParams};
+    let bed = Bed::shared();
+    let mut c = config(bed, "terminating");
+    c.lifecycle.max_reclaims_per_cycle = 1;
+    let expired = || {
+        [(
+            "kube-reclaimer.io/expires",
+            (bed.at - Duration::days(1)).to_rfc3339(),
+        )]
+    };
+    // Sorted first by name, so with equal reclaim-after it would take the one slot.
+    let stuck = "act-term-a-stuck";
+    let due = "act-term-b-due";
+    create(bed, stuck, &[], &expired());
+    create(bed, due, &[], &expired());
+    let namespaces = Api::<Namespace>::all(bed.client.clone());
+    let hold = |finalizers: serde_json::Value| {
+        bed.block_on(async {
+            namespaces
+                .patch(
+                    stuck,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": finalizers}})),
+                )
+                .await
+                .expect("finalizers");
+        })
+    };
+    hold(serde_json::json!(["example.com/hold"]));
+    let inbox = Inbox::default();
+    let first = cycle(bed, &c, "act-term-", bed.at, &inbox);
+    assert_eq!(inbox.kinds_for(stuck), vec!["mark"], "{first:?}");
+    assert_eq!(inbox.kinds_for(due), vec!["mark"], "{first:?}");
+    bed.block_on(async {
+        namespaces
+            .delete(stuck, &DeleteParams::default())
+            .await
+            .expect("delete");
+    });
+    assert!(read(bed, stuck).is_some_and(|n| n.metadata.deletion_timestamp.is_some()));
+    let last = cycle(
+        bed,
+        &c,
+        "act-term-",
+        bed.at + Duration::days(3) + Duration::minutes(1),
+        &inbox,
+    );
+    hold(serde_json::json!(null));
+    assert_eq!(
+        outcomes(&last),
+        vec![("reclaim".to_string(), "done".to_string())],
+        "{last:?}"
+    );
+    assert_eq!(inbox.kinds_for(due), vec!["mark", "reclaimed"]);
+    assert_eq!(inbox.kinds_for(stuck), vec!["mark"]);
 }

@@ -227,6 +227,8 @@ fn rbac_allows_every_request_the_daemon_makes() {
         "list namespaces".into(),
         "list pods -A".into(),
         "list resourcequotas -A".into(),
+        "list persistentvolumeclaims -A".into(),
+        "list persistentvolumes".into(),
         // act: re-read, annotate, delete a namespace; events about it
         "get namespaces".into(),
         "patch namespaces".into(),
@@ -511,6 +513,8 @@ fn rbac_grants_exactly_what_the_code_uses_and_nothing_else() {
         .collect();
     everywhere.insert(grant("", "pods", "", "list"));
     everywhere.insert(grant("", "resourcequotas", "", "list"));
+    everywhere.insert(grant("", "persistentvolumeclaims", "", "list"));
+    everywhere.insert(grant("", "persistentvolumes", "", "list"));
     for ar in tombstone_kinds() {
         everywhere.insert(grant(&ar.group, &ar.plural, "", "list"));
     }

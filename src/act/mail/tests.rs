@@ -28,6 +28,7 @@ fn notice(namespace: &str, kind: NoticeKind) -> Notice {
     Notice {
         namespace: namespace.into(),
         expiry_source: Some(label(EXPIRES, "2026-12-22")),
+        volumes: Some(Volumes::default()),
         kind,
     }
 }
@@ -270,6 +271,9 @@ in 14 hours (this is the reminder 1d before expiry).
 After that it will be marked for reclamation and, unless you act, deleted
 with everything in it no earlier than 3d later.
 
+Deleting it also destroys what no record keeps:
+  - its Secrets, if any: kube-reclaimer never reads Secrets, so its record of the namespace holds none of them
+
 To keep the namespace until 2027-01-15 (one month from now):
 
     kubectl label namespace team-a kube-reclaimer.io/expires=2027-01-15 --overwrite
@@ -291,6 +295,7 @@ fn dates_follow_the_configured_zone_and_key_and_the_context_clock() {
     let n = Notice {
         namespace: "search".into(),
         expiry_source: None,
+        volumes: Some(Volumes::default()),
         kind: NoticeKind::Marked {
             cause: Reason::Idle,
             reclaim_after: utc("2026-12-19T23:30:00Z"),
@@ -327,6 +332,7 @@ fn an_expiry_read_from_the_annotation_is_changed_with_kubectl_annotate() {
     let reminder = Notice {
         namespace: "team-a".into(),
         expiry_source: Some(annotated.clone()),
+        volumes: Some(Volumes::default()),
         kind: NoticeKind::Reminder {
             expires_at: utc("2026-12-17T17:00:00Z"),
             offset: Span::days(1),
@@ -391,6 +397,7 @@ fn html_escapes_what_owners_and_the_cluster_wrote() {
     let n = Notice {
         namespace: "a<b>&c".into(),
         expiry_source: None,
+        volumes: Some(Volumes::default()),
         kind: NoticeKind::Malformed {
             findings: vec![Finding {
                 key: "kube-reclaimer.io/owner-email".into(),
@@ -733,5 +740,76 @@ async fn sending_to_nobody_or_to_a_bad_address_is_an_error_before_any_connection
             "mail not sent: cannot deliver to the SMTP server 127.0.0.1:9 (smtp.tls none)"
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn every_notice_of_a_deletion_says_which_volumes_and_secrets_it_destroys() {
+    let config = config(
+        "mode: enforce
+owners: {fallback_recipients: [platform@example.com]}
+lifecycle: {reclaim_with_volumes: {idle: true}}",
+    );
+    let now = utc(NOW);
+    let gib = crate::fixtures::GIB;
+    let ns = || {
+        Ns::new("db")
+            .unused()
+            .volume("data", 10.0 * gib, "standard", "Delete")
+            .volume("archive", 2.0 * gib, "slow", "Retain")
+    };
+    let a = assess(&ns().build(), &config, now);
+    let actions = plan_namespace(&a, &Lifecycle::default(), &config, now).actions;
+    let marked = Notice::for_action(&a, &actions[0]).unwrap();
+    let reminder = Notice {
+        kind: NoticeKind::Reminder {
+            expires_at: utc("2026-12-23T00:00:00Z"),
+            offset: Span::days(7),
+        },
+        ..marked.clone()
+    };
+    let deleted = Notice::reclaimed(&a, Reason::Idle, now, None, false);
+    let claims = [
+        "2 PersistentVolumeClaims (2 bound), 12.00 GiB in all:",
+        "claim data: 10.00 GiB, StorageClass standard, reclaim policy Delete: the volume and its data are deleted",
+        "claim archive: 2.00 GiB, StorageClass slow, reclaim policy Retain: the volume is kept, claimed by nothing",
+        "its Secrets, if any: kube-reclaimer never reads Secrets, so its record of the namespace holds none of them",
+    ];
+    for n in [&marked, &reminder, &deleted] {
+        let r = render_default(n);
+        for line in claims {
+            assert!(
+                r.text.contains(line),
+                "{line} in {}:\n{}",
+                n.template(),
+                r.text
+            );
+            assert!(
+                visible(&r.html).contains(line),
+                "{line} in {} html",
+                n.template()
+            );
+        }
+    }
+    // Put to sleep, nothing is deleted: nothing to list.
+    let asleep = render_default(&Notice::reclaimed(&a, Reason::Idle, now, None, true));
+    assert!(
+        !asleep.text.contains("PersistentVolumeClaim"),
+        "{}",
+        asleep.text
+    );
+    // Claims that could not be listed are not "none".
+    let unknown = assess(&ns().volumes_unknown().build(), &config, now);
+    let r = render_default(&Notice::reclaimed(
+        &unknown,
+        Reason::Expired,
+        now,
+        None,
+        false,
+    ));
+    assert!(
+        r.text.contains("its PersistentVolumeClaims could not be listed: any volume it holds may be deleted with it"),
+        "{}",
+        r.text
     );
 }

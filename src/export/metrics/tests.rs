@@ -116,7 +116,11 @@ fn a_namespace_is_exported_with_its_numbers_state_and_verdict() {
         assert_has(&text, &line);
     }
     // Nothing else about it: not marked, so no reclaim-after.
-    assert_eq!(lines_of(&text, "team-a").len(), 8 + 6 + 1 + 9 + 3, "{text}");
+    assert_eq!(
+        lines_of(&text, "team-a").len(),
+        8 + 6 + 1 + 10 + 3,
+        "{text}"
+    );
 }
 
 #[test]
@@ -198,6 +202,7 @@ fn every_state_and_verdict_has_a_series_and_exactly_one_is_set() {
         State::Marked => 6,
         State::Due => 7,
         State::Sleeping => 8,
+        State::Terminating => 9,
     };
     for (i, s) in STATES.iter().enumerate() {
         assert_eq!(position(*s), i);
