@@ -160,6 +160,9 @@ pub struct Lifecycle {
     pub reminder_offsets: Vec<Span>,
     /// Time between marking (with notice to the owner) and reclamation.
     pub grace_period: Span,
+    /// Accepts a grace period under 1h (down to 1s), for test clusters, demos and soak
+    /// tests only: owners cannot react in seconds.
+    pub allow_short_grace_period: bool,
     /// A notice older than this is stale: the owners are told again, and the grace period
     /// starts over, before anything is reclaimed.
     pub notice_max_age: Span,
@@ -205,6 +208,7 @@ impl Default for Lifecycle {
         Lifecycle {
             reminder_offsets: vec![Span::days(7), Span::days(1)],
             grace_period: Span::days(3),
+            allow_short_grace_period: false,
             notice_max_age: Span::days(14),
             max_reclaims_per_cycle: 5,
             tombstone_dir: "/var/lib/kube-reclaimer/tombstones".into(),
@@ -662,11 +666,19 @@ impl Config {
             }
         }
         let l = &self.lifecycle;
-        if l.grace_period < Span::hours(1) {
+        if l.allow_short_grace_period {
+            if l.grace_period < Span::seconds(1) {
+                bad(
+                    "lifecycle.grace_period",
+                    l.grace_period.to_string(),
+                    "at least 1s, even with lifecycle.allow_short_grace_period",
+                );
+            }
+        } else if l.grace_period < Span::hours(1) {
             bad(
                 "lifecycle.grace_period",
                 l.grace_period.to_string(),
-                "at least 1h, so owners have time to react to the notice",
+                "at least 1h, so owners have time to react to the notice (shorter only with lifecycle.allow_short_grace_period: true, for test clusters)",
             );
         }
         if l.notice_max_age.as_seconds() < l.grace_period.as_seconds() + Span::days(1).as_seconds()

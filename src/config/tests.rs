@@ -397,3 +397,21 @@ fn owner_domains_and_recipient_cap_are_checked() {
         );
     }
 }
+
+#[test]
+fn a_grace_period_under_an_hour_needs_the_explicit_test_cluster_key() {
+    let refused = problems("lifecycle: {grace_period: 5s}");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].to_string().contains("allow_short_grace_period"),
+        "the message names the way out: {}",
+        refused[0]
+    );
+    let c = load("lifecycle: {grace_period: 5s, allow_short_grace_period: true}")
+        .expect("accepted with the key");
+    assert_eq!(c.lifecycle.grace_period, Span::seconds(5));
+    assert!(
+        load("lifecycle: {grace_period: 0s, allow_short_grace_period: true}").is_err(),
+        "never zero"
+    );
+}
