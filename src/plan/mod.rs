@@ -315,16 +315,17 @@ pub fn plan_namespace(
 
     match (&l.mark, condition) {
         (None, None) => {
-            if l.voided.is_some() {
-                act(
-                    ActionKind::Unmark,
-                    "lifecycle annotations not written for this namespace were removed".into(),
-                    false,
-                );
-            } else if l.may_be_asleep() {
+            // Waking clears every lifecycle annotation too, copied ones included.
+            if l.may_be_asleep() {
                 act(
                     ActionKind::Wake,
                     "the reclamation mark was removed".into(),
+                    false,
+                );
+            } else if l.voided.is_some() {
+                act(
+                    ActionKind::Unmark,
+                    "lifecycle annotations not written for this namespace were removed".into(),
                     false,
                 );
             } else if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
