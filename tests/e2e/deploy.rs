@@ -783,6 +783,19 @@ fn cycle_alert(pod: Option<&str>) -> Value {
     })
 }
 
+fn records_alert(pod: &str) -> Value {
+    json!({
+        "summary": format!("kube-reclaimer replica {pod} cannot record what it did on a namespace"),
+        "description": format!(
+            "A mail was accepted (or an action done) but its record on the namespace was \
+             refused: an admission policy or webhook, a 5xx, the annotation size limit. The \
+             mail is not sent again while the daemon runs; the record is retried with \
+             backoff. Events (reason RecordFailed): kubectl events -n default \
+             --types=Warning. Logs: kubectl -n kube-reclaimer logs {pod}."
+        ),
+    })
+}
+
 fn reclaim_alert(pod: &str) -> Value {
     json!({
         "summary": format!("kube-reclaimer replica {pod} failed to reclaim a namespace in the last hour"),
@@ -859,7 +872,8 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
         alerts,
         BTreeSet::from([
             "KubeReclaimerNoSuccessfulCycle",
-            "KubeReclaimerReclamationErrors"
+            "KubeReclaimerReclamationErrors",
+            "KubeReclaimerRecordsFailing"
         ])
     );
     let dir = bed.state_dir.join("deploy-rules");
@@ -873,7 +887,7 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
     let mut check = Command::new("promtool");
     check.args(["check", "rules"]).arg(&rules_file);
     let checked = succeed(check, None);
-    assert!(checked.contains("SUCCESS: 2 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 3 rules found"), "{checked}");
 
     let warning = |extra: Value| {
         let mut labels = json!({"severity": "warning"});
@@ -884,6 +898,7 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
     };
     let cycle = "KubeReclaimerNoSuccessfulCycle";
     let reclaim = "KubeReclaimerReclamationErrors";
+    let records = "KubeReclaimerRecordsFailing";
     let last = "kube_reclaimer_last_successful_cycle_timestamp_seconds";
     let errors = "kube_reclaimer_errors_total";
     let tests = json!({
@@ -932,6 +947,21 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
                         {"exp_labels": warning(json!({"pod": "a", "source": "reclaim"})), "exp_annotations": reclaim_alert("a")}
                     ]},
                     {"eval_time": "1h30m", "alertname": reclaim, "exp_alerts": []},
+                ],
+            },
+            {
+                "name": "a refused record fires for an hour; other sources do not",
+                "interval": "1m",
+                "input_series": [
+                    {"series": format!("{errors}{{pod=\"a\",source=\"annotate\"}}"), "values": "0 0 0 1x100"},
+                    {"series": format!("{errors}{{pod=\"a\",source=\"smtp\"}}"), "values": "0+1x100"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": records, "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": records, "exp_alerts": [
+                        {"exp_labels": warning(json!({"pod": "a", "source": "annotate"})), "exp_annotations": records_alert("a")}
+                    ]},
+                    {"eval_time": "1h30m", "alertname": records, "exp_alerts": []},
                 ],
             },
         ],
@@ -999,8 +1029,9 @@ fn create_in(bed: &Bed, namespace: &str, object: Value) {
     succeed(cmd, Some(&object.to_string()));
 }
 
-/// A namespace only the config protecting all but `e2e-deploy=<which>` acts on, marked
-/// four days ago, its grace period over, with a config map, a secret and two workloads.
+/// A namespace only the config protecting all but `e2e-deploy=<which>` acts on, expired
+/// five days ago, with a config map, a secret and two workloads. The daemon marks it in
+/// one cycle and, its (2-second) grace period over, reclaims it in the next.
 fn due_namespace(bed: &Bed, name: &str, which: &str) {
     let ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
     create_in(
@@ -1014,10 +1045,6 @@ fn due_namespace(bed: &Bed, name: &str, which: &str) {
                 "labels": {"e2e-deploy": which},
                 "annotations": {
                     "kube-reclaimer.io/expires": ago(5),
-                    "kube-reclaimer.io/marked-at": ago(4),
-                    "kube-reclaimer.io/notified-at": ago(4),
-                    "kube-reclaimer.io/reclaim-after": ago(1),
-                    "kube-reclaimer.io/reason": "expired",
                     "kube-reclaimer.io/owner-email": "owner@example.com",
                 },
             },
@@ -1055,6 +1082,15 @@ fn due_namespace(bed: &Bed, name: &str, which: &str) {
     );
 }
 
+/// Two `run --once` cycles as `run_once_as` gives them, 3 s apart: the first marks the
+/// namespace, the second, after its grace period, reclaims it. Both statuses and logs.
+fn mark_then_reclaim_as(bed: &Bed, kubeconfig: &PathBuf, which: &str) -> (bool, String) {
+    let (marked, first) = run_once_as(bed, kubeconfig, which);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (reclaimed, second) = run_once_as(bed, kubeconfig, which);
+    (marked && reclaimed, format!("{first}{second}"))
+}
+
 /// `kube-reclaimer run --once` in enforce mode, reclaiming by `which`, with `kubeconfig`;
 /// its exit status and logs.
 fn run_once_as(bed: &Bed, kubeconfig: &PathBuf, which: &str) -> (bool, String) {
@@ -1070,7 +1106,7 @@ protection:
     matchExpressions: [{{key: e2e-deploy, operator: NotIn, values: [{which}]}}]
 smtp: {{host: 127.0.0.1, port: {port}, tls: none, from: kube-reclaimer@example.com}}
 daemon: {{listen: '127.0.0.1:0', lease_name: {lease}}}
-lifecycle: {{reclaim_by: {which}, tombstone_dir: '{tombstones}'}}
+lifecycle: {{reclaim_by: {which}, tombstone_dir: '{tombstones}', grace_period: 2s, allow_short_grace_period: true}}
 ",
         own = config.own_namespace,
         lease = config.daemon.lease_name,
@@ -1142,7 +1178,7 @@ fn the_daemon_runs_whole_cycles_with_these_permissions_alone() {
 
     // Reclaiming by deletion: tombstone (every kind listed), delete, event, mail, Lease.
     due_namespace(bed, "deploy-delete", "delete");
-    let (ok, logs) = run_once_as(bed, &account, "delete");
+    let (ok, logs) = mark_then_reclaim_as(bed, &account, "delete");
     assert!(ok, "{logs}");
     assert_nothing_refused(&logs);
     let gone = bed.block_on(async {
@@ -1208,7 +1244,7 @@ fn the_daemon_runs_whole_cycles_with_these_permissions_alone() {
     let sleeper = kubeconfig_as_with(bed, ACCOUNT, &SLEEPER_GROUPS, "deploy-sleeper.kubeconfig");
     due_namespace(bed, "deploy-sleep", "sleep");
     assert_eq!(replicas(bed, "deploy-sleep"), (Some(2), Some(1)));
-    let (ok, logs) = run_once_as(bed, &sleeper, "sleep");
+    let (ok, logs) = mark_then_reclaim_as(bed, &sleeper, "sleep");
     assert!(ok, "{logs}");
     assert_nothing_refused(&logs);
     assert_eq!(replicas(bed, "deploy-sleep"), (Some(0), Some(0)), "{logs}");
