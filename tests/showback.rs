@@ -160,6 +160,8 @@ schedules: {{cycle: '*/2 * * * * *'}}
 daemon: {{listen: '127.0.0.1:{listen}', lease_name: showback, lease_duration: 6s}}
 lifecycle:
   tombstone_dir: {}
+  grace_period: 2s
+  allow_short_grace_period: true
 ",
         bed.state_dir.join("tombstones").display()
     );
@@ -167,10 +169,10 @@ lifecycle:
     path
 }
 
-/// An expired namespace, marked five days ago, due two days ago: reclaimed next cycle.
+/// An expired namespace: the daemon marks it (telling its owners) and, the 2-second grace
+/// period of this bed's config over, reclaims it.
 fn create_due_namespace(bed: &Bed) {
     let now = Utc::now();
-    let marked = (now - Duration::days(5)).to_rfc3339();
     let ns: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": DUE,
@@ -180,10 +182,6 @@ fn create_due_namespace(bed: &Bed) {
             },
             "annotations": {
                 "kube-reclaimer.io/owner-email": "storefront@example.com",
-                "kube-reclaimer.io/marked-at": marked,
-                "kube-reclaimer.io/notified-at": marked,
-                "kube-reclaimer.io/reclaim-after": (now - Duration::days(2)).to_rfc3339(),
-                "kube-reclaimer.io/reason": "expired",
             }
         }
     }))
@@ -193,6 +191,35 @@ fn create_due_namespace(bed: &Bed) {
             .create(&PostParams::default(), &ns)
             .await
             .expect("create the due namespace")
+    });
+}
+
+/// The scenario's mark, as the daemon would have written it on this namespace: bound to
+/// its uid, told when it was created (a mark from before that is void). Its
+/// `reclaim-after` (at+3d) keeps it in its grace period for the whole test.
+fn bind_the_scenario_mark(bed: &Bed, name: &str) {
+    bed.block_on(async {
+        let api = Api::<Namespace>::all(bed.client.clone());
+        let ns = api.get(name).await.expect("the marked namespace");
+        let uid = ns.metadata.uid.clone().expect("uid");
+        let created = ns
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .expect("creationTimestamp");
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            "kube-reclaimer.io/uid": uid,
+            "kube-reclaimer.io/marked-at": created,
+            "kube-reclaimer.io/notified-at": created,
+        }}});
+        api.patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("bind the mark");
     });
 }
 
@@ -245,6 +272,7 @@ fn every_dashboard_query_returns_data_from_a_running_daemon() {
     let started = Instant::now();
     let bed = Bed::start(options).expect("the showback bed starts");
     let bring_up = started.elapsed();
+    bind_the_scenario_mark(&bed, "showback-marked");
     let started = Instant::now();
     let smtp = smtp_up(&bed.state_dir);
     let config = write_config(&bed, port, smtp);
@@ -438,7 +466,7 @@ fn every_dashboard_query_returns_data_from_a_running_daemon() {
         "reclaimed notice"
     );
     let errors = prom.vector("kube_reclaimer_errors_total");
-    assert_eq!(errors.len(), 7, "{errors:?}");
+    assert_eq!(errors.len(), 8, "one series per source: {errors:?}");
     assert!(errors.iter().all(|(_, v)| *v == 0.0), "{errors:?}");
     assert_eq!(
         prom.value(r#"kube_reclaimer_pricing_info{currency="EUR", source="config"}"#),

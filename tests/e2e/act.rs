@@ -1119,6 +1119,7 @@ fn a_tombstone_over_its_size_bound_is_refused_whole_and_the_namespace_is_not_del
             ("kube-reclaimer.io/reason", "expired".into()),
         ],
     );
+    bind_to_uid(bed, name);
     config_maps(bed, name, 20, 16 * 1024);
     let dir = std::path::PathBuf::from(&c.lifecycle.tombstone_dir);
     // Directly: the bound is checked while writing, and nothing is left behind.
@@ -1227,6 +1228,20 @@ fn due_for_sleep(bed: &Bed, name: &str, expires: DateTime<Utc>, extra: &[(&str, 
     ];
     annotations.extend(extra.iter().cloned());
     create(bed, name, &[], &annotations);
+    bind_to_uid(bed, name);
+}
+
+/// Binds the lifecycle annotations a test wrote at creation to the namespace, as the
+/// daemon does when it writes them (`kube-reclaimer.io/uid`).
+fn bind_to_uid(bed: &Bed, name: &str) {
+    let uid = read(bed, name).and_then(|n| n.metadata.uid).expect("uid");
+    let patch = serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/uid": uid}}});
+    bed.block_on(async {
+        Api::<Namespace>::all(bed.client.clone())
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("bind to uid")
+    });
 }
 
 fn workload(bed: &Bed, namespace: &str, kind: &str, name: &str, replicas: i32) {
@@ -1352,7 +1367,7 @@ fn a_scale_down_whose_sleep_was_never_recorded_still_wakes_when_the_owner_extend
 
 /// A PersistentVolume (hostPath, reclaim policy Delete) bound to claim `data` in `ns`,
 /// written as the PersistentVolume controller would: claimRef, volumeName, phase Bound.
-fn bound_volume(bed: &Bed, ns: &str, pv_name: &str) {
+pub(crate) fn bound_volume(bed: &Bed, ns: &str, pv_name: &str) {
     use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
     use kube::api::{Patch, PatchParams};
     bed.block_on(async {

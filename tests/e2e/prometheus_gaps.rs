@@ -129,8 +129,10 @@ fn a_scrape_gap_inside_the_idle_window_makes_an_idle_namespace_unknown() {
     let idle = &namespaces["sample-idle"]["idle"];
     assert_eq!(idle["verdict"], "unknown", "{idle:#}");
     let summary = idle["summary"].as_str().unwrap_or_default();
+    // A day is missing; at the 5-minute step the window's edges may count one step less.
     assert!(
-        summary.contains("1d"),
+        summary.contains("no CPU metrics for 1d ")
+            || summary.contains("no CPU metrics for 23h55m "),
         "says how much is missing: {summary}"
     );
     assert!(

@@ -63,6 +63,10 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Lines for the `lifecycle` section of a test config: a 2-second grace period, so a
+/// namespace the daemon marked is due a moment later (test clusters only).
+const SHORT_GRACE: &str = "  grace_period: 2s\n  allow_short_grace_period: true\n";
+
 fn config(bed: &Bed, test: &str, listen_port: u16, extra: &str) -> PathBuf {
     config_with(bed, test, listen_port, smtp(bed).0, "text", extra)
 }
@@ -254,19 +258,9 @@ fn two_replicas_send_each_reminder_once_and_stop_cleanly_on_sigterm() {
 fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
     let bed = Bed::shared();
     let name = "run-sleep";
-    let marked_at = (Utc::now() - Duration::days(4)).to_rfc3339();
-    let mut a = expiring_in(-5);
-    for (k, v) in [
-        ("marked-at", marked_at.clone()),
-        ("notified-at", marked_at.clone()),
-        (
-            "reclaim-after",
-            (Utc::now() - Duration::days(1)).to_rfc3339(),
-        ),
-        ("reason", "expired".into()),
-    ] {
-        a.insert(format!("kube-reclaimer.io/{k}"), v);
-    }
+    // Expired, not yet marked: the daemon marks it (telling the owners), and once its
+    // short grace period is over, puts it to sleep.
+    let a = expiring_in(-5);
     create(bed, "sleep", name, a);
     let deployment: Deployment = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "web"},
@@ -281,7 +275,21 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
             .await
             .expect("create deployment")
     });
-    let config = config(bed, "sleep", free_port(), "  reclaim_by: sleep\n");
+    let config = config(
+        bed,
+        "sleep",
+        free_port(),
+        &format!("  reclaim_by: sleep\n{SHORT_GRACE}"),
+    );
+    run_once(bed, &config);
+    assert!(annotations(bed, name).contains_key("kube-reclaimer.io/marked-at"));
+    assert!(
+        mails_about(bed, name)
+            .iter()
+            .any(|m| m.contains("Subject:")),
+        "the mark notice"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
     run_once(bed, &config);
     let web = bed.block_on(async { deployments().get("web").await.expect("web") });
     assert_eq!(web.spec.and_then(|s| s.replicas), Some(0));
@@ -730,4 +738,26 @@ fn a_replica_whose_clock_runs_ahead_plans_and_exports_but_mails_nothing() {
         .expect("kube_reclaimer_clock_skew_seconds");
     assert!((skew + 120.0).abs() < 3.0, "{skew}");
     assert!(log.contains("not acting this cycle"), "{log}");
+}
+
+#[test]
+fn the_mark_notice_of_a_namespace_holding_a_volume_says_what_deletion_destroys() {
+    let bed = Bed::shared();
+    create(bed, "volume", "run-volume", expiring_in(-2));
+    crate::act::bound_volume(bed, "run-volume", "run-volume-pv");
+    let config = config(bed, "volume", free_port(), "");
+    let stderr = run_once(bed, &config);
+    let mails = mails_about(bed, "run-volume");
+    assert_eq!(mails.len(), 1, "the mark notice:\n{stderr}");
+    // Read through quoted-printable soft line breaks.
+    let text = mails[0].replace("=\r\n", "").replace("=\n", "");
+    for what in [
+        "claim data",
+        "5.00 GiB",
+        "StorageClass manual",
+        "Delete",
+        "Secrets",
+    ] {
+        assert!(text.contains(what), "the notice names {what:?}:\n{text}");
+    }
 }
