@@ -7,7 +7,9 @@
 //! the binary), each replaced by a file of the same name in `smtp.templates_dir`. The
 //! text template's first line is `Subject: ...`. Every mail includes `commands.txt` /
 //! `commands.html`: the exact `kubectl` commands to extend the namespace by a month
-//! (a concrete date, counted from the render context's `now`) or to opt out.
+//! (a concrete date, counted from the render context's `now`) or to opt out. Reminders,
+//! mark and deletion notices include `destroys.txt` / `destroys.html`: the volumes and
+//! Secrets a deletion destroys.
 //!
 //! [`Mailer`] sends a rendered mail as multipart/alternative (text + HTML) from
 //! `smtp.from`, inside multipart/mixed when files are attached (the weekly reports'
@@ -192,8 +194,8 @@ pub struct Attachment {
     pub body: Vec<u8>,
 }
 
-/// Every template, by file name. `commands.*` is included by the others.
-pub const TEMPLATE_NAMES: [&str; 10] = [
+/// Every template, by file name. `commands.*` and `destroys.*` are included by the others.
+pub const TEMPLATE_NAMES: [&str; 12] = [
     "reminder.txt",
     "reminder.html",
     "marked.txt",
@@ -204,9 +206,11 @@ pub const TEMPLATE_NAMES: [&str; 10] = [
     "malformed.html",
     "commands.txt",
     "commands.html",
+    "destroys.txt",
+    "destroys.html",
 ];
 
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 12] = [
     ("reminder.txt", include_str!("templates/reminder.txt")),
     ("reminder.html", include_str!("templates/reminder.html")),
     ("marked.txt", include_str!("templates/marked.txt")),
@@ -217,6 +221,8 @@ const BUILT_IN: [(&str, &str); 10] = [
     ("malformed.html", include_str!("templates/malformed.html")),
     ("commands.txt", include_str!("templates/commands.txt")),
     ("commands.html", include_str!("templates/commands.html")),
+    ("destroys.txt", include_str!("templates/destroys.txt")),
+    ("destroys.html", include_str!("templates/destroys.html")),
 ];
 
 /// What the notices' templates are called in messages.
