@@ -338,33 +338,22 @@ impl Cluster {
         file: &mut Partial,
     ) -> Result<(), WriteError> {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, ar);
-        let mut token: Option<String> = None;
-        loop {
-            let mut params = ListParams::default().limit(PAGE_SIZE);
-            if let Some(t) = &token {
-                params = params.continue_token(t);
-            }
-            let page = api.list(&params).await?;
-            for object in page.items {
-                let owned = object
-                    .metadata
-                    .owner_references
-                    .as_ref()
-                    .is_some_and(|o| !o.is_empty());
-                let object_name = object.metadata.name.clone().unwrap_or_default();
-                if owned || generated(&ar.kind, &object_name) {
-                    continue;
-                }
-                let mut value = serde_json::to_value(&object).unwrap_or_default();
-                value["apiVersion"] = ar.api_version.clone().into();
-                value["kind"] = ar.kind.clone().into();
-                file.document(&clean(value))?;
-            }
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
+        each_listed(&api, |object| {
+            let owned = object
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty());
+            let object_name = object.metadata.name.clone().unwrap_or_default();
+            if owned || generated(&ar.kind, &object_name) {
                 return Ok(());
             }
-        }
+            let mut value = serde_json::to_value(&object).unwrap_or_default();
+            value["apiVersion"] = ar.api_version.clone().into();
+            value["kind"] = ar.kind.clone().into();
+            file.document(&clean(value))
+        })
+        .await
     }
 
     /// The namespaced custom resource kinds that support `list` and hold objects in
@@ -487,39 +476,29 @@ impl Cluster {
         let mut out = Vec::new();
         for ar in scalable_kinds() {
             let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
-            let mut token: Option<String> = None;
-            loop {
-                let mut params = ListParams::default().limit(PAGE_SIZE);
-                if let Some(t) = &token {
-                    params = params.continue_token(t);
-                }
-                let page = api.list(&params).await?;
-                for object in page.items {
-                    let Some(name) = object.metadata.name.clone() else {
-                        continue;
-                    };
-                    // An unset spec.replicas means 1.
-                    let replicas = object.data["spec"]["replicas"]
-                        .as_i64()
-                        .and_then(|r| i32::try_from(r).ok())
-                        .unwrap_or(1);
-                    let legacy_record = object
-                        .metadata
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(legacy_annotation))
-                        .and_then(|v| v.trim().parse().ok());
-                    out.push(Workload {
-                        key: format!("{}/{name}", ar.kind),
-                        replicas,
-                        legacy_record,
-                    });
-                }
-                token = page.metadata.continue_.filter(|t| !t.is_empty());
-                if token.is_none() {
-                    break;
-                }
-            }
+            each_listed(&api, |object| {
+                let Some(name) = object.metadata.name.clone() else {
+                    return Ok(());
+                };
+                // An unset spec.replicas means 1.
+                let replicas = object.data["spec"]["replicas"]
+                    .as_i64()
+                    .and_then(|r| i32::try_from(r).ok())
+                    .unwrap_or(1);
+                let legacy_record = object
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(legacy_annotation))
+                    .and_then(|v| v.trim().parse().ok());
+                out.push(Workload {
+                    key: format!("{}/{name}", ar.kind),
+                    replicas,
+                    legacy_record,
+                });
+                Ok(())
+            })
+            .await?;
         }
         Ok(out)
     }
@@ -547,6 +526,29 @@ impl Cluster {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(WriteError::Api(e)),
+        }
+    }
+}
+
+/// Lists every object of `api`, `PAGE_SIZE` at a time, handing each to `each` as its page
+/// arrives (so a namespace's objects are never all held at once).
+async fn each_listed(
+    api: &Api<DynamicObject>,
+    mut each: impl FnMut(DynamicObject) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let page = api.list(&params).await?;
+        for object in page.items {
+            each(object)?;
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(());
         }
     }
 }
