@@ -174,16 +174,27 @@ fn cycle_with(
     prometheus_url: &str,
 ) -> Vec<Done> {
     bed.block_on(async {
-        let prometheus = Prometheus::connect(config, Some(prometheus_url));
-        let mut collected = collect(config, &bed.client, prometheus, at)
-            .await
-            .expect("collect");
-        collected
-            .observations
-            .retain(|o| o.namespace.name.starts_with(prefix));
-        let evaluation = evaluate(collected, config, at);
+        let evaluation = evaluated(bed, config, prefix, at, prometheus_url).await;
         act_with(bed.client.clone(), &evaluation, config, inbox, at).await
     })
+}
+
+/// Collects and evaluates the namespaces starting with `prefix`, as of `at`.
+async fn evaluated(
+    bed: &Bed,
+    config: &Config,
+    prefix: &str,
+    at: DateTime<Utc>,
+    prometheus_url: &str,
+) -> Evaluation {
+    let prometheus = Prometheus::connect(config, Some(prometheus_url));
+    let mut collected = collect(config, &bed.client, prometheus, at)
+        .await
+        .expect("collect");
+    collected
+        .observations
+        .retain(|o| o.namespace.name.starts_with(prefix));
+    evaluate(collected, config, at)
 }
 
 /// Carries out `evaluation` as the leader, with no mail owed from earlier cycles.
@@ -459,14 +470,7 @@ fn a_namespace_re_created_under_the_same_name_is_never_deleted() {
     let mark = annotations(bed, name);
     // Evaluate while the old namespace is still there, due for reclamation...
     let later = bed.at + Duration::days(3) + Duration::minutes(1);
-    let stale = bed.block_on(async {
-        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
-        let mut collected = collect(&c, &bed.client, prometheus, later)
-            .await
-            .expect("collect");
-        collected.observations.retain(|o| o.namespace.name == name);
-        evaluate(collected, &c, later)
-    });
+    let stale = bed.block_on(evaluated(bed, &c, name, later, &bed.prometheus_url));
     assert!(stale.plan.namespaces[0]
         .actions
         .iter()
@@ -713,10 +717,7 @@ fn an_owner_who_extends_while_the_tombstone_is_written_keeps_the_namespace() {
             name,
             serde_json::json!({"metadata": {"annotations": {"kube-reclaimer.io/expires": extended}}}),
         );
-        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
-        let mut collected = collect(&c, &bed.client, prometheus, bed.at).await.expect("collect");
-        collected.observations.retain(|o| o.namespace.name == name);
-        let evaluation = evaluate(collected, &c, bed.at);
+        let evaluation = evaluated(bed, &c, name, bed.at, &bed.prometheus_url).await;
         assert_eq!(
             evaluation.plan.namespaces[0].state,
             kube_reclaimer::plan::State::Due,
@@ -865,14 +866,7 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
     );
     let at = bed.at + Duration::days(3) + Duration::minutes(1);
     let (evaluation, done) = bed.block_on(async {
-        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
-        let mut collected = collect(&c, &bed.client, prometheus, at)
-            .await
-            .expect("collect");
-        collected
-            .observations
-            .retain(|o| o.namespace.name.starts_with(name));
-        let evaluation = evaluate(collected, &c, at);
+        let evaluation = evaluated(bed, &c, name, at, &bed.prometheus_url).await;
         let done = act(bed, &evaluation, &c, &inbox, at).await;
         (evaluation, done)
     });
@@ -1141,12 +1135,7 @@ fn a_tombstone_over_its_size_bound_is_refused_whole_and_the_namespace_is_not_del
     // Through a cycle: due, but not deleted, and the event says why.
     let inbox = Inbox::default();
     let done = bed.block_on(async {
-        let prometheus = Prometheus::connect(&c, Some(&bed.prometheus_url));
-        let mut collected = collect(&c, &bed.client, prometheus, bed.at)
-            .await
-            .expect("collect");
-        collected.observations.retain(|o| o.namespace.name == name);
-        let evaluation = evaluate(collected, &c, bed.at);
+        let evaluation = evaluated(bed, &c, name, bed.at, &bed.prometheus_url).await;
         act_through(&small, &evaluation, &c, &inbox, bed.at).await
     });
     assert_eq!(
