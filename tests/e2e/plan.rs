@@ -71,7 +71,8 @@ fn plan(bed: &Bed, prometheus_url: &str) -> (Value, String) {
     )
 }
 
-fn by_name(plan: &Value) -> BTreeMap<String, Value> {
+/// The plan's namespaces by name.
+pub(crate) fn by_name(plan: &Value) -> BTreeMap<String, Value> {
     plan["namespaces"]
         .as_array()
         .expect("namespaces")

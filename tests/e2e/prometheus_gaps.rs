@@ -3,13 +3,13 @@
 //! middle of the idle window, and the bed's Prometheus behind a loopback proxy that adds
 //! Thanos-style `warnings` (a partial response) to one query's answer.
 
+use crate::plan::by_name;
 use crate::support::bed::{progress, run_command, start_watchdog};
 use crate::support::metrics::{self, Grid};
 use crate::support::scenario::Span;
 use crate::support::{Bed, IdleVerdict};
 use chrono::Duration;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -39,20 +39,6 @@ fn plan(bed: &Bed, prometheus_url: &str) -> (Value, String) {
         serde_json::from_slice(&out.stdout).expect("plan prints JSON"),
         stderr,
     )
-}
-
-fn by_name(plan: &Value) -> BTreeMap<String, Value> {
-    plan["namespaces"]
-        .as_array()
-        .expect("namespaces")
-        .iter()
-        .map(|n| {
-            (
-                n["name"].as_str().unwrap_or_default().to_string(),
-                n.clone(),
-            )
-        })
-        .collect()
 }
 
 fn verdict(v: IdleVerdict) -> &'static str {
