@@ -11,6 +11,20 @@ fn problems(text: &str) -> Vec<Problem> {
     }
 }
 
+/// Each `(yaml, key, value)` is refused with a problem naming that key and value, and
+/// saying what is allowed.
+fn assert_each_refused(cases: &[(&str, &str, &str)]) {
+    for (yaml, key, value) in cases {
+        let found = problems(yaml);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == *key && p.value == *value && !p.allowed.is_empty()),
+            "{yaml}: expected a problem for {key}={value}, got {found:?}"
+        );
+    }
+}
+
 fn parse_error(text: &str) -> String {
     match load(text) {
         Err(ConfigError::Parse { message, .. }) => message,
@@ -233,15 +247,7 @@ fn out_of_range_values_are_refused_with_what_is_allowed() {
         ("smtp: {templates_dir: ' '}", "smtp.templates_dir", " "),
         ("smtp: {ca_file: ''}", "smtp.ca_file", ""),
     ];
-    for (yaml, key, value) in cases {
-        let found = problems(yaml);
-        assert!(
-            found
-                .iter()
-                .any(|p| p.key == key && p.value == value && !p.allowed.is_empty()),
-            "{yaml}: expected a problem for {key}={value}, got {found:?}"
-        );
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]
@@ -387,15 +393,7 @@ fn owner_domains_and_recipient_cap_are_checked() {
             "",
         ),
     ];
-    for (yaml, key, value) in cases {
-        let found = problems(yaml);
-        assert!(
-            found
-                .iter()
-                .any(|p| p.key == key && p.value == value && !p.allowed.is_empty()),
-            "{yaml}: expected a problem for {key}={value}, got {found:?}"
-        );
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]
