@@ -9,13 +9,13 @@
 //! ```
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kube_reclaimer::act::ledger::Ledger;
-use kube_reclaimer::collect::{Collected, SourceReport, Sources};
-use kube_reclaimer::config::{Config, Email};
-use kube_reclaimer::evaluate::evaluate;
-use kube_reclaimer::export::metrics::Metrics;
-use kube_reclaimer::model::{NamespaceMeta, Observation, Sample, Usage, Workload, GIB};
-use kube_reclaimer::report;
+use kube_reclaimer::app::metrics::Metrics;
+use kube_reclaimer::core::collected::{Collected, SourceReport, Sources};
+use kube_reclaimer::core::config::{Config, Email};
+use kube_reclaimer::core::evaluate::evaluate;
+use kube_reclaimer::core::ledger::Ledger;
+use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload, GIB};
+use kube_reclaimer::core::report;
 use std::time::Instant;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -144,13 +144,15 @@ fn main() {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .count();
 
-    let templates = report::Templates::from_config(&config).expect("built-in templates");
+    let templates = kube_reclaimer::render::report::Templates::from_config(&config)
+        .expect("built-in templates");
     let ledger = Ledger::of("bench/reclaimed.jsonl", vec![]);
     let started = Instant::now();
     let reports = report::build(&evaluation, &ledger, &config);
     let build_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mails = report::render(&reports, &templates, &config).expect("renders");
+    let mails =
+        kube_reclaimer::render::report::render(&reports, &templates, &config).expect("renders");
     let reports_s = started.elapsed().as_secs_f64();
     let bytes: usize = mails
         .iter()

@@ -13,7 +13,7 @@ mod support;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use kube_reclaimer::cli::{execute, Cli};
+use kube_reclaimer::app::cli::{execute, Cli};
 use std::path::Path;
 use support::{Bed, BedOptions};
 

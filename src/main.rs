@@ -1,5 +1,5 @@
 use clap::Parser;
-use kube_reclaimer::cli::{execute, Cli};
+use kube_reclaimer::app::cli::{execute, Cli};
 use std::process::ExitCode;
 
 #[tokio::main]

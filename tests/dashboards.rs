@@ -6,11 +6,11 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use kube_reclaimer::collect::{Collected, Sources};
-use kube_reclaimer::config::Config;
-use kube_reclaimer::evaluate::evaluate;
-use kube_reclaimer::export::metrics::Metrics;
-use kube_reclaimer::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
+use kube_reclaimer::app::metrics::Metrics;
+use kube_reclaimer::core::collected::{Collected, Sources};
+use kube_reclaimer::core::config::Config;
+use kube_reclaimer::core::evaluate::evaluate;
+use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
 use std::collections::{BTreeMap, BTreeSet};
 use support::dashboards::{self, BUILTINS};
 

@@ -16,13 +16,13 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use kube_reclaimer::act::mail::{
+use kube_reclaimer::app::act::mail::{
     render, Evidence, MailError, Mailer, Notice, NoticeKind, RenderContext, Rendered, Templates,
 };
-use kube_reclaimer::assess::{ExpirySource, Finding, KeyKind, Signal};
-use kube_reclaimer::config::Config;
-use kube_reclaimer::model::Span;
-use kube_reclaimer::plan::Reason;
+use kube_reclaimer::core::assess::{ExpirySource, Finding, KeyKind, Signal};
+use kube_reclaimer::core::config::Config;
+use kube_reclaimer::core::model::Span;
+use kube_reclaimer::core::plan::Reason;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -727,8 +727,8 @@ fn report_observation(
     team: Option<&str>,
     requests: (u32, f64, f64),
     usage: Option<(f64, f64)>,
-) -> kube_reclaimer::model::Observation {
-    use kube_reclaimer::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
+) -> kube_reclaimer::core::model::Observation {
+    use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
     let at = utc(REPORT_AT);
     Observation {
         namespace: NamespaceMeta {
@@ -768,8 +768,9 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 #[tokio::test]
 async fn weekly_reports_arrive_with_text_html_and_the_csv_and_one_refused_team_stops_no_other() {
-    use kube_reclaimer::act::{ledger::Ledger, Postman};
-    use kube_reclaimer::collect::{Collected, SourceReport, Sources};
+    use kube_reclaimer::app::act::Postman;
+    use kube_reclaimer::core::collected::{Collected, SourceReport, Sources};
+    use kube_reclaimer::core::ledger::Ledger;
     let server = server(Mode::None);
     let yaml = format!(
         "mode: enforce
@@ -805,7 +806,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
         requests: 1,
         problems: vec![],
     };
-    let evaluation = kube_reclaimer::evaluate::evaluate(
+    let evaluation = kube_reclaimer::core::evaluate::evaluate(
         Collected {
             observations,
             opencost: None,
@@ -818,11 +819,12 @@ reports: {{finops_recipients: [report-finops@team.example]}}
         &config,
         utc(REPORT_AT),
     );
-    let reports = kube_reclaimer::report::build(&evaluation, &Ledger::of("none", vec![]), &config);
-    let templates = kube_reclaimer::report::Templates::load(None).unwrap();
-    let mails = kube_reclaimer::report::render(&reports, &templates, &config).unwrap();
+    let reports =
+        kube_reclaimer::core::report::build(&evaluation, &Ledger::of("none", vec![]), &config);
+    let templates = kube_reclaimer::render::report::Templates::load(None).unwrap();
+    let mails = kube_reclaimer::render::report::render(&reports, &templates, &config).unwrap();
     let postman = Postman::new(&config).unwrap();
-    let outcomes = kube_reclaimer::daemon::report::send(&mails, &postman, &|| true).await;
+    let outcomes = kube_reclaimer::app::daemon::report::send(&mails, &postman, &|| true).await;
     let got: Vec<(&str, &str)> = outcomes
         .iter()
         .map(|o| (o.report.as_str(), o.outcome))
@@ -935,7 +937,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
             );
             assert_eq!(
                 row[col("state")],
-                kube_reclaimer::cli::label(&evaluation.plan.namespaces[i].state)
+                kube_reclaimer::app::cli::label(&evaluation.plan.namespaces[i].state)
             );
             if a.rightsizing.cpu.used.is_none() {
                 assert_eq!(row[col("used_cpu_cores")], "unknown", "{what} {}", row[0]);

@@ -6,12 +6,14 @@ use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube_reclaimer::act::mail::{render, Notice, RenderContext, Templates};
-use kube_reclaimer::act::unrecorded::Unrecorded;
-use kube_reclaimer::act::{cluster::Cluster, execute, Actor, Deliver, Delivery, Done, Step};
-use kube_reclaimer::collect::{collect, prometheus::Prometheus};
-use kube_reclaimer::config::{Config, Mode};
-use kube_reclaimer::evaluate::{evaluate, Evaluation};
+use kube_reclaimer::app::act::mail::{render, Notice, RenderContext, Templates};
+use kube_reclaimer::app::act::unrecorded::Unrecorded;
+use kube_reclaimer::app::act::{execute, Actor, Deliver, Delivery, Done, Step};
+use kube_reclaimer::app::collect::collect;
+use kube_reclaimer::core::config::{Config, Mode};
+use kube_reclaimer::core::evaluate::{evaluate, Evaluation};
+use kube_reclaimer::io::cluster::Cluster;
+use kube_reclaimer::io::prometheus::Prometheus;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,7 +56,7 @@ impl Deliver for Inbox {
             .map_err(|e| e.to_string())?;
         let notice = if d.reclaimed {
             let cause = match d.action.kind {
-                kube_reclaimer::plan::ActionKind::Reclaim { cause, .. } => cause,
+                kube_reclaimer::core::plan::ActionKind::Reclaim { cause, .. } => cause,
                 _ => return Err("a reclaimed notice for another action".into()),
             };
             Some(Notice::reclaimed(d.assessment, cause, d.now, None, false))
@@ -74,7 +76,7 @@ impl Deliver for Inbox {
         let kind = if d.reclaimed {
             "reclaimed".to_string()
         } else {
-            kube_reclaimer::cli::label(&d.action.kind)
+            kube_reclaimer::app::cli::label(&d.action.kind)
         };
         self.sent
             .lock()
@@ -405,7 +407,7 @@ fn an_expired_namespace_is_marked_then_reclaimed_after_grace_with_a_tombstone_wi
     );
     assert!(events_for(bed, name).contains(&"Reclaimed".to_string()));
     // The reclamation is in the ledger the weekly reports read.
-    let ledger = kube_reclaimer::act::ledger::read(dir);
+    let ledger = kube_reclaimer::core::ledger::read(dir);
     assert!(ledger.readable && ledger.problems.is_empty(), "{ledger:?}");
     let entry = ledger
         .entries
@@ -414,8 +416,8 @@ fn an_expired_namespace_is_marked_then_reclaimed_after_grace_with_a_tombstone_wi
         .expect("a ledger entry for the namespace");
     assert_eq!(entry.namespace, name);
     assert_eq!(entry.at, bed.at + Duration::days(3) + Duration::minutes(1));
-    assert_eq!(entry.cause, kube_reclaimer::plan::Reason::Expired);
-    assert_eq!(entry.by, kube_reclaimer::config::ReclaimBy::Delete);
+    assert_eq!(entry.cause, kube_reclaimer::core::plan::Reason::Expired);
+    assert_eq!(entry.by, kube_reclaimer::core::config::ReclaimBy::Delete);
     assert_eq!(
         entry.tombstone.as_deref(),
         Some(file.path().to_string_lossy().as_ref())
@@ -474,7 +476,7 @@ fn a_namespace_re_created_under_the_same_name_is_never_deleted() {
     assert!(stale.plan.namespaces[0]
         .actions
         .iter()
-        .any(|a| kube_reclaimer::cli::label(&a.kind) == "reclaim"));
+        .any(|a| kube_reclaimer::app::cli::label(&a.kind) == "reclaim"));
     // ...then the team deletes it and creates a new one with the same name and marks.
     bed.block_on(async {
         let api = Api::<Namespace>::all(bed.client.clone());
@@ -522,7 +524,7 @@ fn a_stale_resource_version_is_a_conflict_never_an_overwrite() {
         assert!(
             matches!(
                 result,
-                Err(kube_reclaimer::act::cluster::WriteError::Conflict(_))
+                Err(kube_reclaimer::io::cluster::WriteError::Conflict(_))
             ),
             "{result:?}"
         );
@@ -720,7 +722,7 @@ fn an_owner_who_extends_while_the_tombstone_is_written_keeps_the_namespace() {
         let evaluation = evaluated(bed, &c, name, bed.at, &bed.prometheus_url).await;
         assert_eq!(
             evaluation.plan.namespaces[0].state,
-            kube_reclaimer::plan::State::Due,
+            kube_reclaimer::core::plan::State::Due,
             "{:?}",
             evaluation.plan.namespaces[0]
         );
@@ -814,7 +816,7 @@ fn a_reminder_whose_expiry_changes_in_flight_is_not_recorded_for_the_new_date() 
         .expect("date")
         .with_timezone(&Utc);
     assert!(
-        recorded.contains(&kube_reclaimer::model::rfc3339(moved_at)),
+        recorded.contains(&kube_reclaimer::core::model::rfc3339(moved_at)),
         "{recorded}"
     );
 }
@@ -823,7 +825,7 @@ fn a_reminder_whose_expiry_changes_in_flight_is_not_recorded_for_the_new_date() 
 fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
     let bed = Bed::shared();
     let mut c = config(bed, "ledger-prices");
-    c.pricing.source = kube_reclaimer::config::PriceSource::Opencost;
+    c.pricing.source = kube_reclaimer::core::config::PriceSource::Opencost;
     let name = "act-ledger-prices";
     let uid = create(
         bed,
@@ -888,7 +890,7 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
         "{planned:?}"
     );
     let ledger =
-        kube_reclaimer::act::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
+        kube_reclaimer::core::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
     let entry = ledger
         .entries
         .iter()
@@ -1123,7 +1125,7 @@ fn a_tombstone_over_its_size_bound_is_refused_whole_and_the_namespace_is_not_del
     assert!(
         matches!(
             refused,
-            Err(kube_reclaimer::act::cluster::WriteError::TombstoneTooLarge { .. })
+            Err(kube_reclaimer::io::cluster::WriteError::TombstoneTooLarge { .. })
         ),
         "{refused:?}"
     );
@@ -1193,7 +1195,7 @@ fn every_tombstone_header_line_stays_a_comment_whatever_the_values_hold() {
 
 fn sleep_config(bed: &Bed, test: &str) -> Config {
     let mut c = config(bed, test);
-    c.lifecycle.reclaim_by = kube_reclaimer::config::ReclaimBy::Sleep;
+    c.lifecycle.reclaim_by = kube_reclaimer::core::config::ReclaimBy::Sleep;
     c
 }
 

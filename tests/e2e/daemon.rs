@@ -2,7 +2,7 @@
 
 use crate::support::Bed;
 use chrono::{Duration as Days, Utc};
-use kube_reclaimer::daemon::lease::Elector;
+use kube_reclaimer::io::lease::Elector;
 use std::time::Duration;
 
 fn elector(bed: &Bed, lease: &str, who: &str, seconds: u64) -> Elector {

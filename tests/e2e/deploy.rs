@@ -19,8 +19,8 @@
 use crate::support::Bed;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource};
-use kube_reclaimer::act::cluster::{scalable_kinds, tombstone_kinds, EVENTS_NAMESPACE};
-use kube_reclaimer::config::Config;
+use kube_reclaimer::core::config::Config;
+use kube_reclaimer::io::cluster::{scalable_kinds, tombstone_kinds, EVENTS_NAMESPACE};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -357,10 +357,10 @@ fn pagination_reads_the_same_cluster_in_small_pages() {
     let bed = Bed::shared();
     let (small, large) = bed.block_on(async {
         let at = bed.at;
-        let small = kube_reclaimer::collect::kubernetes::inventory(&bed.client, at, 3)
+        let small = kube_reclaimer::io::kubernetes::inventory(&bed.client, at, 3)
             .await
             .expect("paged");
-        let large = kube_reclaimer::collect::kubernetes::inventory(&bed.client, at, 500)
+        let large = kube_reclaimer::io::kubernetes::inventory(&bed.client, at, 500)
             .await
             .expect("one page");
         (small, large)
@@ -371,7 +371,7 @@ fn pagination_reads_the_same_cluster_in_small_pages() {
         small.requests,
         large.requests
     );
-    let names = |i: &kube_reclaimer::collect::kubernetes::Inventory| {
+    let names = |i: &kube_reclaimer::io::kubernetes::Inventory| {
         // Only the sample's namespaces: other tests create their own meanwhile.
         let mut n: Vec<String> = i
             .namespaces
@@ -383,7 +383,7 @@ fn pagination_reads_the_same_cluster_in_small_pages() {
         n
     };
     assert_eq!(names(&small), names(&large));
-    let w = |i: &kube_reclaimer::collect::kubernetes::Inventory| {
+    let w = |i: &kube_reclaimer::io::kubernetes::Inventory| {
         let mut v: Vec<(String, u32)> = i
             .workloads
             .as_ref()

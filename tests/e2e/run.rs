@@ -309,7 +309,7 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
     assert!(mails_about(bed, name)
         .iter()
         .any(|m| m.contains("was put to sleep")));
-    let ledger = kube_reclaimer::act::ledger::read(&bed.state_dir.join("tombstones-run-sleep"));
+    let ledger = kube_reclaimer::core::ledger::read(&bed.state_dir.join("tombstones-run-sleep"));
     let slept: Vec<_> = ledger
         .entries
         .iter()
@@ -318,7 +318,7 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
         .collect();
     assert_eq!(
         slept,
-        [(kube_reclaimer::config::ReclaimBy::Sleep, None)],
+        [(kube_reclaimer::core::config::ReclaimBy::Sleep, None)],
         "in the ledger, without a tombstone"
     );
     // The owner extends: woken, replicas restored, marks gone.

@@ -1,0 +1,131 @@
+//! `plan --output table`: one row per namespace.
+
+use super::view::label;
+use crate::core::evaluate::Evaluation;
+use crate::core::plan::{Action, ActionKind};
+use std::fmt::Write;
+
+fn cores(v: Option<f64>) -> String {
+    v.map_or("?".into(), |v| format!("{v:.2}"))
+}
+
+fn bytes(v: Option<f64>) -> String {
+    let Some(v) = v else { return "?".into() };
+    const GI: f64 = 1024.0 * 1024.0 * 1024.0;
+    const MI: f64 = 1024.0 * 1024.0;
+    if v >= GI {
+        format!("{:.1}Gi", v / GI)
+    } else {
+        format!("{:.0}Mi", v / MI)
+    }
+}
+
+fn gap(g: Option<f64>, flagged: bool) -> String {
+    match g {
+        Some(g) => format!("{:.0}%{}", g * 100.0, if flagged { "*" } else { "" }),
+        None => "?".into(),
+    }
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map_or("?".into(), |v| format!("{v:.4}"))
+}
+
+pub fn action_brief(a: &Action) -> String {
+    match &a.kind {
+        ActionKind::Remind { offset, .. } => format!("remind({offset})"),
+        ActionKind::Mark { cause, .. } => format!("mark({})", cause.as_str()),
+        ActionKind::Reclaim {
+            cause,
+            by: crate::core::config::ReclaimBy::Sleep,
+            ..
+        } => format!("sleep({})", cause.as_str()),
+        ActionKind::Reclaim { cause, .. } => format!("reclaim({})", cause.as_str()),
+        ActionKind::ReclaimDeferred { cause } => format!("deferred({})", cause.as_str()),
+        other => label(other),
+    }
+}
+
+pub fn render(e: &Evaluation) -> String {
+    let headers = [
+        "NAMESPACE",
+        "STATE",
+        "TEAM",
+        "EXPIRES",
+        "IDLE",
+        "CPU REQ/USED",
+        "GAP",
+        "MEM REQ/USED",
+        "GAP",
+        "COST/H",
+        "WASTE/H",
+        "ACTIONS",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (a, p) in e.assessments.iter().zip(&e.plan.namespaces) {
+        let (c, m) = (&a.rightsizing.cpu, &a.rightsizing.memory);
+        let expires = match a.expiry.at() {
+            Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+            None if a.expiry.opted_out() => "never".into(),
+            None if !a.findings.is_empty()
+                && matches!(a.expiry, crate::core::assess::Expiry::Malformed { .. }) =>
+            {
+                "malformed".into()
+            }
+            None => "-".into(),
+        };
+        let actions: Vec<String> = p.actions.iter().map(action_brief).collect();
+        rows.push(vec![
+            a.name.clone(),
+            label(&p.state),
+            a.owner.team.clone().unwrap_or_else(|| "-".into()),
+            expires,
+            label(&a.idle.verdict),
+            format!("{}/{}", cores(c.requested), cores(c.used)),
+            gap(c.gap, c.flagged),
+            format!("{}/{}", bytes(m.requested), bytes(m.used)),
+            gap(m.gap, m.flagged),
+            money(a.cost.requested_per_hour),
+            money(a.cost.waste_per_hour),
+            if actions.is_empty() {
+                "-".into()
+            } else {
+                actions.join(",")
+            },
+        ]);
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(&mut out, &headers.map(String::from));
+    for row in &rows {
+        line(&mut out, row);
+    }
+    let currency = e
+        .assessments
+        .first()
+        .map_or("", |a| a.cost.currency.as_str());
+    let _ = writeln!(
+        out,
+        "\n{} namespaces, {} pods as of {}. GAP = unused share of requests (* = flagged). COST/H (requested) and WASTE/H (requested but unused) in {currency} per hour.",
+        e.assessments.len(),
+        e.pods_seen,
+        e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    if e.plan.dry_run {
+        let _ = writeln!(out, "dry-run: the actions above are planned, not executed.");
+    }
+    out
+}

@@ -1,0 +1,663 @@
+//! The daemon's Prometheus metrics, rendered as OpenMetrics text for `GET /metrics`.
+//!
+//! **Per namespace**, what the last cycle assessed and planned: requests, usage,
+//! rightsizing gaps and recommendations, cost per hour, expiry, when a marked namespace
+//! becomes due, its lifecycle state and its idle verdict. Their labels are `namespace`
+//! and `team` (the team label's value, empty when unset), plus at most one label with a
+//! fixed set of values (`resource`, `kind`, `state`, `verdict`). An unknown value has no
+//! sample, never a 0. The families are emptied and refilled at every cycle, so a
+//! namespace that is gone disappears with the next cycle; a scrape never sees a cycle
+//! half-written.
+//!
+//! **For the daemon**: cycle durations, the last successful cycle, errors by source,
+//! PromQL queries, reminders sent, namespaces reclaimed, whether this replica leads, and
+//! the prices costs are computed with. Counters start at 0 for every label value, so
+//! `rate()` works from the first scrape.
+//!
+//! Every replica exports the per-namespace families (every replica evaluates); the
+//! dashboards take `max by (namespace)` before summing.
+
+use crate::app::act::{Done, Step};
+use crate::app::cli::label;
+use crate::core::assess::{Assessment, Verdict};
+use crate::core::config::Config;
+use crate::core::evaluate::Evaluation;
+use crate::core::model::Span;
+use crate::core::plan::{ActionKind, Lifecycle, NamespacePlan, State};
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::{text, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the cycle duration buckets, in seconds (10 minutes at most).
+pub const CYCLE_BUCKETS: [f64; 12] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Every lifecycle state: one series each per namespace.
+pub const STATES: [State; 10] = [
+    State::Protected,
+    State::OptedOut,
+    State::Active,
+    State::Expiring,
+    State::Expired,
+    State::Idle,
+    State::Marked,
+    State::Due,
+    State::Sleeping,
+    State::Terminating,
+];
+
+/// Every idle verdict: one series each per namespace.
+pub const VERDICTS: [Verdict; 3] = [Verdict::Idle, Verdict::Active, Verdict::Unknown];
+
+/// Where an error comes from: the `source` label of `kube_reclaimer_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Listing or reading from the Kubernetes API.
+    Kubernetes,
+    /// A PromQL query.
+    Prometheus,
+    /// A mail the SMTP server did not accept.
+    Smtp,
+    /// Recording lifecycle annotations.
+    Annotate,
+    /// Writing a Kubernetes event.
+    Event,
+    /// Reclaiming or waking a namespace.
+    Reclaim,
+    /// Reaching the leader Lease.
+    Lease,
+    /// A cycle or report run abandoned at `daemon.cycle_timeout`.
+    Deadline,
+}
+
+impl Source {
+    pub const ALL: [Source; 8] = [
+        Source::Kubernetes,
+        Source::Prometheus,
+        Source::Smtp,
+        Source::Annotate,
+        Source::Event,
+        Source::Reclaim,
+        Source::Lease,
+        Source::Deadline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Kubernetes => "kubernetes",
+            Source::Prometheus => "prometheus",
+            Source::Smtp => "smtp",
+            Source::Annotate => "annotate",
+            Source::Event => "event",
+            Source::Reclaim => "reclaim",
+            Source::Lease => "lease",
+            Source::Deadline => "deadline",
+        }
+    }
+}
+
+impl From<Step> for Source {
+    fn from(step: Step) -> Source {
+        match step {
+            Step::Read => Source::Kubernetes,
+            Step::Mail => Source::Smtp,
+            Step::Annotate => Source::Annotate,
+            Step::Reclaim => Source::Reclaim,
+        }
+    }
+}
+
+/// `mode` of `kube_reclaimer_namespaces_reclaimed_total`.
+const ENFORCE: &str = "enforce";
+const DRY_RUN: &str = "dry-run";
+
+type Float = Gauge<f64, AtomicU64>;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NamespaceLabels {
+    namespace: String,
+    team: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    namespace: String,
+    team: String,
+    resource: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CostLabels {
+    namespace: String,
+    team: String,
+    kind: &'static str,
+    resource: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    namespace: String,
+    team: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    namespace: String,
+    team: String,
+    verdict: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PricingLabels {
+    currency: String,
+    source: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+}
+
+/// A metric without a sample until it is first set, so an unknown value is never
+/// exported as 0: a gauge (`f64`) or an info whose labels may change (prometheus-client's
+/// `Info` is fixed at registration).
+#[derive(Debug, Clone)]
+struct Latest<T>(Arc<RwLock<Option<T>>>);
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Latest(Arc::new(RwLock::new(None)))
+    }
+}
+
+impl<T> Latest<T> {
+    fn set(&self, value: T) {
+        *write(&self.0) = Some(value);
+    }
+}
+
+impl TypedMetric for Latest<f64> {
+    const TYPE: MetricType = MetricType::Gauge;
+}
+
+impl EncodeMetric for Latest<f64> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match *read(&self.0) {
+            Some(value) => encoder.encode_gauge(&value),
+            None => Ok(()),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        read(&self.0).is_none()
+    }
+}
+
+impl TypedMetric for Latest<PricingLabels> {
+    const TYPE: MetricType = MetricType::Info;
+}
+
+impl EncodeMetric for Latest<PricingLabels> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match &*read(&self.0) {
+            Some(labels) => encoder.encode_info(labels),
+            None => Ok(()),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        read(&self.0).is_none()
+    }
+}
+
+/// The per-namespace families.
+#[derive(Default)]
+struct Namespaces {
+    requests_cpu: Family<NamespaceLabels, Float>,
+    requests_memory: Family<NamespaceLabels, Float>,
+    usage_cpu: Family<NamespaceLabels, Float>,
+    usage_memory: Family<NamespaceLabels, Float>,
+    gap: Family<ResourceLabels, Float>,
+    recommended_cpu: Family<NamespaceLabels, Float>,
+    recommended_memory: Family<NamespaceLabels, Float>,
+    cost: Family<CostLabels, Float>,
+    expiry: Family<NamespaceLabels, Float>,
+    reclaim_after: Family<NamespaceLabels, Float>,
+    state: Family<StateLabels, Gauge>,
+    idle: Family<VerdictLabels, Gauge>,
+}
+
+impl Namespaces {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "namespace_requests_cpu_cores",
+            "CPU requested by the namespace's pods that hold resources, in cores",
+            self.requests_cpu.clone(),
+        );
+        r.register(
+            "namespace_requests_memory_bytes",
+            "Memory requested by the namespace's pods that hold resources, in bytes",
+            self.requests_memory.clone(),
+        );
+        r.register(
+            "namespace_usage_cpu_cores",
+            "CPU used: the configured quantile of 5-minute rates over the rightsizing window, in cores",
+            self.usage_cpu.clone(),
+        );
+        r.register(
+            "namespace_usage_memory_bytes",
+            "Memory used: the working set statistic over the rightsizing window, in bytes",
+            self.usage_memory.clone(),
+        );
+        r.register(
+            "namespace_rightsizing_gap_ratio",
+            "(requested - used) / requested; flagged above rightsizing.gap_threshold",
+            self.gap.clone(),
+        );
+        r.register(
+            "namespace_recommended_requests_cpu_cores",
+            "Recommended CPU request: used x (1 + headroom), in cores",
+            self.recommended_cpu.clone(),
+        );
+        r.register(
+            "namespace_recommended_requests_memory_bytes",
+            "Recommended memory request: used x (1 + headroom), in bytes",
+            self.recommended_memory.clone(),
+        );
+        r.register(
+            "namespace_hourly_cost",
+            "Cost per hour of what is requested, used, and requested but unused (waste), per resource, in the currency of kube_reclaimer_pricing_info",
+            self.cost.clone(),
+        );
+        r.register(
+            "namespace_expiry_timestamp_seconds",
+            "When the namespace expires (Unix time), when an expiry is set",
+            self.expiry.clone(),
+        );
+        r.register(
+            "namespace_reclaim_after_timestamp_seconds",
+            "When a namespace marked for reclamation becomes due (Unix time)",
+            self.reclaim_after.clone(),
+        );
+        r.register(
+            "namespace_lifecycle_state",
+            "Where the namespace stands: 1 for its state, 0 for every other state",
+            self.state.clone(),
+        );
+        r.register(
+            "namespace_idle",
+            "Idle verdict over the idle window: 1 for the verdict, 0 for the others",
+            self.idle.clone(),
+        );
+    }
+
+    fn clear(&self) {
+        self.requests_cpu.clear();
+        self.requests_memory.clear();
+        self.usage_cpu.clear();
+        self.usage_memory.clear();
+        self.gap.clear();
+        self.recommended_cpu.clear();
+        self.recommended_memory.clear();
+        self.cost.clear();
+        self.expiry.clear();
+        self.reclaim_after.clear();
+        self.state.clear();
+        self.idle.clear();
+    }
+
+    fn fill(&self, a: &Assessment, p: &NamespacePlan, lifecycle: &Lifecycle, grace: Span) {
+        let namespace = a.name.clone();
+        let team = a.owner.team.clone().unwrap_or_default();
+        let ns = NamespaceLabels {
+            namespace: namespace.clone(),
+            team: team.clone(),
+        };
+        let set = |family: &Family<NamespaceLabels, Float>, value: Option<f64>| {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                family.get_or_create(&ns).set(v);
+            }
+        };
+        let (cpu, memory) = (&a.rightsizing.cpu, &a.rightsizing.memory);
+        set(&self.requests_cpu, cpu.requested);
+        set(&self.requests_memory, memory.requested);
+        set(&self.usage_cpu, cpu.used);
+        set(&self.usage_memory, memory.used);
+        set(&self.recommended_cpu, cpu.recommended_request);
+        set(&self.recommended_memory, memory.recommended_request);
+        for (resource, gap) in [("cpu", cpu.gap), ("memory", memory.gap)] {
+            if let Some(v) = gap.filter(|v| v.is_finite()) {
+                let labels = ResourceLabels {
+                    namespace: namespace.clone(),
+                    team: team.clone(),
+                    resource,
+                };
+                self.gap.get_or_create(&labels).set(v);
+            }
+        }
+        for (resource, line) in [("cpu", &a.cost.cpu), ("memory", &a.cost.memory)] {
+            for (kind, value) in [
+                ("requested", line.requested),
+                ("used", line.used),
+                ("waste", line.waste),
+            ] {
+                if let Some(v) = value.filter(|v| v.is_finite()) {
+                    let labels = CostLabels {
+                        namespace: namespace.clone(),
+                        team: team.clone(),
+                        kind,
+                        resource,
+                    };
+                    self.cost.get_or_create(&labels).set(v);
+                }
+            }
+        }
+        set(&self.expiry, a.expiry.at().map(seconds));
+        // A mark that stands: the planner keeps it (marked) or acts on it (due).
+        if matches!(p.state, State::Marked | State::Due) {
+            set(
+                &self.reclaim_after,
+                lifecycle.mark.as_ref().map(|m| seconds(m.due_at(grace))),
+            );
+        }
+        for state in STATES {
+            let labels = StateLabels {
+                namespace: namespace.clone(),
+                team: team.clone(),
+                state: label(&state),
+            };
+            self.state
+                .get_or_create(&labels)
+                .set(i64::from(state == p.state));
+        }
+        for verdict in VERDICTS {
+            let labels = VerdictLabels {
+                namespace: namespace.clone(),
+                team: team.clone(),
+                verdict: label(&verdict),
+            };
+            self.idle
+                .get_or_create(&labels)
+                .set(i64::from(verdict == a.idle.verdict));
+        }
+    }
+}
+
+/// Unix time in seconds, with milliseconds.
+fn seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The registry and a handle on every metric in it; registered once, updated every cycle.
+pub struct Metrics {
+    registry: Registry,
+    /// Written while a cycle updates the metrics, read while rendering them.
+    cycle: RwLock<()>,
+    namespaces: Namespaces,
+    pricing: Latest<PricingLabels>,
+    price_cpu: Latest<f64>,
+    price_memory: Latest<f64>,
+    cycle_duration: Histogram,
+    last_success: Latest<f64>,
+    errors: Family<SourceLabels, Counter>,
+    prometheus_queries: Counter,
+    reminders: Counter,
+    reclaimed: Family<ModeLabels, Counter>,
+    leader: Gauge,
+    clock_skew: Latest<f64>,
+    clock_skew_exceeded: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("kube_reclaimer");
+        let metrics = Metrics {
+            registry: Registry::default(),
+            cycle: RwLock::new(()),
+            namespaces: Namespaces::default(),
+            pricing: Latest::default(),
+            price_cpu: Latest::default(),
+            price_memory: Latest::default(),
+            cycle_duration: Histogram::new(CYCLE_BUCKETS),
+            last_success: Latest::default(),
+            errors: Family::default(),
+            prometheus_queries: Counter::default(),
+            reminders: Counter::default(),
+            reclaimed: Family::default(),
+            leader: Gauge::default(),
+            clock_skew: Latest::default(),
+            clock_skew_exceeded: Gauge::default(),
+        };
+        metrics.namespaces.register(&mut registry);
+        let r = &mut registry;
+        r.register(
+            "pricing",
+            "The prices costs are computed with: their currency and where they come from",
+            metrics.pricing.clone(),
+        );
+        r.register(
+            "price_cpu_vcpu_hour",
+            "Price of one vCPU for one hour, in the currency of kube_reclaimer_pricing_info",
+            metrics.price_cpu.clone(),
+        );
+        r.register(
+            "price_memory_gib_hour",
+            "Price of one GiB of memory for one hour, in the currency of kube_reclaimer_pricing_info",
+            metrics.price_memory.clone(),
+        );
+        r.register(
+            "cycle_duration_seconds",
+            "Duration of completed cycles: collect, assess, plan and act",
+            metrics.cycle_duration.clone(),
+        );
+        r.register(
+            "last_successful_cycle_timestamp_seconds",
+            "When the last cycle completed (Unix time)",
+            metrics.last_success.clone(),
+        );
+        r.register(
+            "errors",
+            "Errors by source: kubernetes, prometheus, smtp, annotate, event, reclaim, lease, deadline (a cycle abandoned at daemon.cycle_timeout)",
+            metrics.errors.clone(),
+        );
+        r.register(
+            "prometheus_queries",
+            "PromQL queries sent, retries included",
+            metrics.prometheus_queries.clone(),
+        );
+        r.register(
+            "reminders_sent",
+            "Expiry reminders the SMTP server accepted",
+            metrics.reminders.clone(),
+        );
+        r.register(
+            "namespaces_reclaimed",
+            "Namespaces reclaimed (enforce), or that a dry-run cycle would have reclaimed (dry-run, counted again each cycle)",
+            metrics.reclaimed.clone(),
+        );
+        r.register(
+            "leader",
+            "1 when this replica held the leader Lease at its last cycle (may act), else 0",
+            metrics.leader.clone(),
+        );
+        r.register(
+            "clock_skew_seconds",
+            "The apiserver's clock minus this replica's, at the last cycle",
+            metrics.clock_skew.clone(),
+        );
+        r.register(
+            "clock_skew_exceeded",
+            "1 when this replica does not act because its clock differs from the apiserver's by more than daemon.max_clock_skew (or could not be compared), else 0",
+            metrics.clock_skew_exceeded.clone(),
+        );
+        // Counters exist from the start, at 0, for every label value.
+        for source in Source::ALL {
+            metrics.error(source, 0);
+        }
+        for mode in [ENFORCE, DRY_RUN] {
+            metrics.reclaimed(mode);
+        }
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Replaces the per-namespace series and the prices with those of `evaluation`;
+    /// counts its source problems and PromQL queries and, in dry-run, the reclamations
+    /// it plans.
+    pub fn record_evaluation(&self, evaluation: &Evaluation, config: &Config) {
+        let _cycle = write(&self.cycle);
+        self.namespaces.clear();
+        let grace = config.lifecycle.grace_period;
+        let items = evaluation
+            .assessments
+            .iter()
+            .zip(&evaluation.plan.namespaces)
+            .zip(&evaluation.observations);
+        for ((assessment, plan), observation) in items {
+            let lifecycle = Lifecycle::of(&observation.namespace, &config.keys.state_prefix);
+            self.namespaces.fill(assessment, plan, &lifecycle, grace);
+        }
+        let prices = &evaluation.prices;
+        self.pricing.set(PricingLabels {
+            currency: prices.currency.clone(),
+            source: prices.source,
+        });
+        self.price_cpu.set(prices.cpu_per_vcpu_hour);
+        self.price_memory.set(prices.memory_per_gib_hour);
+        let sources = &evaluation.sources;
+        self.error(Source::Kubernetes, sources.kubernetes.problems.len() as u64);
+        self.error(Source::Prometheus, sources.prometheus.problems.len() as u64);
+        self.prometheus_queries
+            .inc_by(u64::from(sources.prometheus.requests));
+        if evaluation.plan.dry_run {
+            let planned = evaluation
+                .plan
+                .namespaces
+                .iter()
+                .filter(|n| {
+                    n.actions
+                        .iter()
+                        .any(|a| matches!(a.kind, ActionKind::Reclaim { .. }))
+                })
+                .count();
+            self.reclaimed(DRY_RUN).inc_by(planned as u64);
+        }
+    }
+
+    /// Counts what the act stage did: reminders sent and namespaces reclaimed (once per
+    /// namespace), failures by the step that failed, and events that could not be written.
+    pub fn record_done(&self, done: &[Done], events_failed: u32) {
+        let _cycle = write(&self.cycle);
+        let namespaces = |kind: &str| {
+            done.iter()
+                .filter(|d| d.kind == kind && d.outcome == "done")
+                .map(|d| d.namespace.as_str())
+                .collect::<BTreeSet<_>>()
+                .len() as u64
+        };
+        self.reminders.inc_by(namespaces("remind"));
+        self.reclaimed(ENFORCE).inc_by(namespaces("reclaim"));
+        for step in done
+            .iter()
+            .filter(|d| d.outcome == "failed")
+            .filter_map(|d| d.step)
+        {
+            self.error(Source::from(step), 1);
+        }
+        self.error(Source::Event, u64::from(events_failed));
+    }
+
+    /// Counts one error from `source`.
+    pub fn record_error(&self, source: Source) {
+        self.error(source, 1);
+    }
+
+    /// A cycle completed at `at` after `seconds`.
+    pub fn cycle_completed(&self, seconds_taken: f64, at: DateTime<Utc>) {
+        let _cycle = write(&self.cycle);
+        self.cycle_duration.observe(seconds_taken);
+        self.last_success.set(seconds(at));
+    }
+
+    /// Whether this replica holds the leader Lease.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// The last comparison with the apiserver's clock (`None`: none could be made), and
+    /// whether this replica refuses to act because of it.
+    pub fn set_clock_skew(&self, seconds: Option<f64>, exceeded: bool) {
+        if let Some(seconds) = seconds {
+            self.clock_skew.set(seconds);
+        }
+        self.clock_skew_exceeded.set(i64::from(exceeded));
+    }
+
+    /// Everything, as OpenMetrics text ending in `# EOF`.
+    pub fn render(&self) -> String {
+        let _cycle = read(&self.cycle);
+        let mut out = String::new();
+        if let Err(e) = text::encode(&mut out, &self.registry) {
+            // Writing into a String does not fail; a metric that fails to encode would.
+            tracing::error!(error = %e, "cannot render the metrics");
+        }
+        out
+    }
+
+    fn error(&self, source: Source, count: u64) {
+        self.errors
+            .get_or_create(&SourceLabels {
+                source: source.as_str(),
+            })
+            .inc_by(count);
+    }
+
+    fn reclaimed(&self, mode: &'static str) -> Counter {
+        self.reclaimed.get_or_create_owned(&ModeLabels { mode })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! Composition: the commands, the daemon, the act stage and `/metrics`, wiring the pure
+//! core to the outside systems.
+
+pub mod act;
+pub mod cli;
+pub mod collect;
+pub mod daemon;
+pub mod metrics;

@@ -1,0 +1,614 @@
+//! The plan stage: a pure state machine from (assessment, lifecycle annotations, config,
+//! now) to the actions to take. No I/O; `act` carries the actions out.
+//!
+//! Rules, each tested in `tests.rs` and as properties in `properties.rs`:
+//! - terminating namespaces (deletion requested, waiting for finalizers) and protected
+//!   ones get no action at all; opted-out ones are never marked or reclaimed (an existing
+//!   mark is removed);
+//! - a namespace holding bound PersistentVolumeClaims is not deleted for a cause that
+//!   `lifecycle.reclaim_with_volumes` does not allow (idle, by default): it is not marked
+//!   and an existing mark is removed; when its claims cannot be listed it is not marked
+//!   and an existing mark is kept but not acted on. Sleep mode keeps volumes;
+//! - before expiry, the reminder for the shortest due offset is sent once per expiry
+//!   instant; offsets it supersedes are recorded with it, so downtime never causes a burst;
+//! - an expired namespace, or an idle one without a future expiry, is marked, which tells
+//!   its owners; with nobody to tell, it is not marked and an alert is raised instead;
+//! - a mark is removed when its reason is gone (expiry extended or removed, activity seen);
+//!   an `unknown` idle verdict keeps the mark but never reclaims;
+//! - a marked namespace is reclaimed once a full grace period has passed since the notice
+//!   and its reason still holds; at most `max_reclaims_per_cycle` per cycle, earliest first;
+//! - malformed values are reported to the owner once per distinct set of values;
+//! - in dry-run the plan is identical, with every action flagged as not executed.
+
+mod lifecycle;
+
+pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
+
+use crate::core::assess::{Assessment, Expiry, Finding, Verdict};
+use crate::core::config::{Config, Mode, ReclaimBy};
+use crate::core::model::{format_bytes, rfc3339, Span};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What to do, with the data the act stage needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// E-mail a reminder that the namespace expires at `expires_at`.
+    Remind {
+        offset: Span,
+        expires_at: DateTime<Utc>,
+        /// Every offset this reminder accounts for (it supersedes longer, missed ones).
+        covers: Vec<Span>,
+    },
+    /// Tell the owners, then record the mark: reclaimed after `reclaim_after` unless the
+    /// reason goes away.
+    Mark {
+        cause: Reason,
+        reclaim_after: DateTime<Utc>,
+    },
+    /// Remove the mark: the reason is gone.
+    Unmark,
+    /// Reclaim the namespace (re-checked against the live object first): delete it, or
+    /// put it to sleep, as `lifecycle.reclaim_by` says.
+    Reclaim {
+        cause: Reason,
+        uid: String,
+        by: ReclaimBy,
+    },
+    /// Restore the workloads of a sleeping namespace and remove its mark: the reason is gone.
+    Wake,
+    /// Due for reclamation, but this cycle's limit is reached; next cycle.
+    ReclaimDeferred { cause: Reason },
+    /// Tell the owners that values on their namespace cannot be read.
+    ReportFindings {
+        findings: Vec<Finding>,
+        fingerprint: String,
+    },
+    /// Something needs a human and there is nobody to e-mail: log it, raise an event.
+    Alert,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    #[serde(flatten)]
+    pub kind: ActionKind,
+    /// Why, in one sentence a namespace owner understands.
+    pub reason: String,
+    /// Who is e-mailed, for actions that e-mail.
+    pub recipients: Vec<String>,
+    /// False in dry-run, and for actions that only inform.
+    pub execute: bool,
+}
+
+/// Where a namespace stands now, before the planned actions, as shown in `plan` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Protected,
+    OptedOut,
+    Active,
+    /// Within the reminder period before expiry.
+    Expiring,
+    /// Past expiry, not (yet) marked.
+    Expired,
+    /// Idle, not (yet) marked.
+    Idle,
+    /// Marked for reclamation, within the grace period.
+    Marked,
+    /// Marked and due for reclamation.
+    Due,
+    /// Reclaimed by sleep: workloads scaled to zero until the owner acts.
+    Sleeping,
+    /// Being deleted (by anyone), waiting for its finalizers: never acted on.
+    Terminating,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamespacePlan {
+    pub name: String,
+    pub state: State,
+    pub actions: Vec<Action>,
+    /// Facts behind the state worth showing (protection rule, waiting for evidence, ...).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub namespaces: Vec<NamespacePlan>,
+}
+
+/// Plans one cycle over every namespace.
+pub fn plan(items: &[(Assessment, Lifecycle)], config: &Config, now: DateTime<Utc>) -> Plan {
+    let mut namespaces: Vec<NamespacePlan> = items
+        .iter()
+        .map(|(a, l)| plan_namespace(a, l, config, now))
+        .collect();
+    limit_reclaims(
+        &mut namespaces,
+        items,
+        config.lifecycle.max_reclaims_per_cycle,
+    );
+    let dry_run = config.mode == Mode::DryRun;
+    if dry_run {
+        for action in namespaces.iter_mut().flat_map(|n| n.actions.iter_mut()) {
+            action.execute = false;
+        }
+    }
+    Plan {
+        at: now,
+        dry_run,
+        namespaces,
+    }
+}
+
+/// Keeps the `max` reclaims with the earliest reclaim-after; defers the rest.
+fn limit_reclaims(plans: &mut [NamespacePlan], items: &[(Assessment, Lifecycle)], max: u32) {
+    let mut due: Vec<(DateTime<Utc>, String, usize)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a.kind, ActionKind::Reclaim { .. }))
+        })
+        .filter_map(|(i, p)| {
+            let after = items[i].1.mark.as_ref()?.reclaim_after;
+            Some((after, p.name.clone(), i))
+        })
+        .collect();
+    due.sort();
+    for (_, _, i) in due.into_iter().skip(max as usize) {
+        for action in &mut plans[i].actions {
+            if let ActionKind::Reclaim { cause, .. } = action.kind {
+                action.kind = ActionKind::ReclaimDeferred { cause };
+                action.reason = format!(
+                    "{} (deferred: at most {max} reclamations per cycle)",
+                    action.reason
+                );
+                action.execute = false;
+            }
+        }
+    }
+}
+
+/// Plans one namespace, without the per-cycle reclaim limit.
+pub fn plan_namespace(
+    a: &Assessment,
+    l: &Lifecycle,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> NamespacePlan {
+    let mut p = NamespacePlan {
+        name: a.name.clone(),
+        state: State::Active,
+        actions: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let Some(since) = a.terminating_since {
+        p.state = State::Terminating;
+        p.notes.push(format!(
+            "terminating since {} (deletion requested, waiting for finalizers): no action",
+            rfc3339(since)
+        ));
+        return p;
+    }
+    if let Some(why) = &a.protected {
+        p.state = State::Protected;
+        p.notes.push(format!("protected: {why}"));
+        return p;
+    }
+    let recipients = &a.owner.recipients;
+    let mut actions = Vec::new();
+    let mut act = |kind: ActionKind, reason: String, emails: bool| {
+        push(&mut actions, recipients, kind, reason, emails)
+    };
+    for problem in &l.unreadable {
+        p.notes
+            .push(format!("lifecycle annotation ignored: {problem}"));
+    }
+    if let Some(why) = &l.voided {
+        p.notes.push(why.clone());
+    }
+
+    if !a.findings.is_empty() {
+        let fingerprint = fingerprint(&a.findings);
+        if l.reported.as_deref() != Some(fingerprint.as_str()) {
+            let what = a
+                .findings
+                .iter()
+                .map(|f| format!("{}={:?}", f.key, f.value))
+                .collect::<Vec<_>>()
+                .join(", ");
+            act(
+                ActionKind::ReportFindings {
+                    findings: a.findings.clone(),
+                    fingerprint,
+                },
+                format!("cannot read {what}"),
+                true,
+            );
+        }
+    }
+
+    if let Expiry::Never { source } = &a.expiry {
+        p.state = State::OptedOut;
+        p.notes.push(format!(
+            "opted out by {} {}={}",
+            source.kind.as_str(),
+            source.key,
+            source.value
+        ));
+        if l.may_be_asleep() {
+            act(
+                ActionKind::Wake,
+                "the owner opted out of expiry".into(),
+                false,
+            );
+        } else if l.mark.is_some() {
+            act(
+                ActionKind::Unmark,
+                "the owner opted out of expiry".into(),
+                false,
+            );
+        }
+        p.actions = actions;
+        return p;
+    }
+
+    let expires_at = a.expiry.at();
+    let expired = expires_at.is_some_and(|t| now >= t);
+    let future_expiry = expires_at.filter(|t| now < *t);
+    let idle_reclaimable =
+        config.idle.reclaim && a.idle.verdict == Verdict::Idle && future_expiry.is_none();
+    let condition = if expired {
+        Some(Reason::Expired)
+    } else if idle_reclaimable {
+        Some(Reason::Idle)
+    } else {
+        None
+    };
+    let held = condition.and_then(|cause| held_by_volumes(a, cause, config));
+    let condition = condition.filter(|_| held.is_none());
+    if let Some(h) = &held {
+        p.notes.push(h.text.clone());
+    }
+    let held_for = |reason: Reason| held.as_ref().filter(|h| h.cause == reason);
+
+    let mut expiring = false;
+    if let Some(t) = future_expiry {
+        let due: Vec<Span> = config
+            .lifecycle
+            .reminder_offsets
+            .iter()
+            .copied()
+            .filter(|o| now >= t - o.as_delta())
+            .collect();
+        if let Some(&latest) = due.iter().min() {
+            expiring = true;
+            if !l.reminded(t).contains(&latest) {
+                act(
+                    ActionKind::Remind {
+                        offset: latest,
+                        expires_at: t,
+                        covers: due.clone(),
+                    },
+                    format!("expires {} (reminder {latest} before)", rfc3339(t)),
+                    true,
+                );
+            }
+        }
+    }
+
+    let reason_text = |r: Reason| match (r, &a.expiry) {
+        (Reason::Expired, Expiry::At { at, source }) => format!(
+            "expired {} ({} {}={})",
+            rfc3339(*at),
+            source.kind.as_str(),
+            source.key,
+            source.value
+        ),
+        _ => a.idle.summary.clone(),
+    };
+
+    match (&l.mark, condition) {
+        (None, None) => {
+            // Waking clears every lifecycle annotation too, copied ones included.
+            if l.may_be_asleep() {
+                act(
+                    ActionKind::Wake,
+                    "the reclamation mark was removed".into(),
+                    false,
+                );
+            } else if l.voided.is_some() {
+                act(
+                    ActionKind::Unmark,
+                    "lifecycle annotations not written for this namespace were removed".into(),
+                    false,
+                );
+            } else if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
+                p.notes
+                    .push("idle, but idle.reclaim is off: not marked".into());
+            }
+        }
+        (Some(mark), Some(reason))
+            if mark.reason == reason
+                && l.sleeping_since.is_none()
+                && now - mark.notified_at > config.lifecycle.notice_max_age.as_delta() =>
+        {
+            // An old notice is no notice: the owners may long have forgotten it (the mark
+            // waited through months of unknown idleness, or behind the per-cycle limit).
+            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
+            act(
+                ActionKind::Mark {
+                    cause: reason,
+                    reclaim_after,
+                },
+                format!(
+                    "{}; the owners were told {}, more than {} ago: told again, reclaimed after {} unless the owner acts",
+                    reason_text(reason),
+                    rfc3339(mark.notified_at),
+                    config.lifecycle.notice_max_age,
+                    rfc3339(reclaim_after)
+                ),
+                true,
+            );
+        }
+        (Some(mark), Some(reason)) if mark.reason == reason => {
+            let due_at = mark.due_at(config.lifecycle.grace_period);
+            if let Some(since) = l.sleeping_since {
+                p.notes.push(format!(
+                    "asleep since {} ({}); wakes when the owner extends or opts out",
+                    rfc3339(since),
+                    reason.as_str()
+                ));
+            } else if now >= due_at {
+                act(
+                    ActionKind::Reclaim {
+                        cause: reason,
+                        uid: a.uid.clone(),
+                        by: config.lifecycle.reclaim_by,
+                    },
+                    format!(
+                        "{}; owners told {}, grace period of {} over",
+                        reason_text(reason),
+                        rfc3339(mark.notified_at),
+                        config.lifecycle.grace_period
+                    ),
+                    false,
+                );
+            } else {
+                p.notes.push(format!(
+                    "marked ({}); reclaim after {}",
+                    reason.as_str(),
+                    rfc3339(due_at)
+                ));
+            }
+        }
+        (_, Some(reason)) => {
+            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
+            let text = if recipients.is_empty() {
+                format!("{}; would be marked for reclamation", reason_text(reason))
+            } else {
+                format!(
+                    "{}; will be reclaimed after {} unless the owner acts",
+                    reason_text(reason),
+                    rfc3339(reclaim_after)
+                )
+            };
+            act(
+                ActionKind::Mark {
+                    cause: reason,
+                    reclaim_after,
+                },
+                text,
+                true,
+            );
+        }
+        // Its claims cannot be listed: the mark stands, nothing is reclaimed.
+        (Some(mark), None) if held_for(mark.reason).is_some_and(|h| !h.known) => {}
+        (Some(mark), None) => {
+            let waiting = mark.reason == Reason::Idle
+                && a.idle.verdict == Verdict::Unknown
+                && config.idle.reclaim
+                && future_expiry.is_none();
+            if waiting {
+                p.notes.push(format!(
+                    "marked idle, but idleness cannot be confirmed now ({}): not reclaimed until it is",
+                    a.idle.summary
+                ));
+            } else {
+                let why = match (mark.reason, &a.expiry) {
+                    _ if held_for(mark.reason).is_some() => held_for(mark.reason)
+                        .map(|h| h.text.clone())
+                        .unwrap_or_default(),
+                    (Reason::Expired, Expiry::At { at, .. }) => {
+                        format!("expiry extended to {}", rfc3339(*at))
+                    }
+                    (Reason::Expired, Expiry::Malformed { .. }) => {
+                        "the expiry value can no longer be read".into()
+                    }
+                    (Reason::Expired, _) => "the expiry was removed".into(),
+                    (Reason::Idle, _) if future_expiry.is_some() => {
+                        "the owner set an expiry in the future".into()
+                    }
+                    (Reason::Idle, _) if !config.idle.reclaim => {
+                        "idle reclamation is switched off".into()
+                    }
+                    (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
+                };
+                let kind = if l.may_be_asleep() {
+                    ActionKind::Wake
+                } else {
+                    ActionKind::Unmark
+                };
+                act(kind, why, false);
+            }
+        }
+    }
+    // The state is where the namespace stands now; the actions say what comes next.
+    let reclaiming = actions
+        .iter()
+        .any(|x| matches!(x.kind, ActionKind::Reclaim { .. }));
+    p.state = if reclaiming {
+        State::Due
+    } else if l.sleeping_since.is_some() {
+        State::Sleeping
+    } else if l.mark.is_some() {
+        State::Marked
+    } else if expired {
+        State::Expired
+    } else if a.idle.verdict == Verdict::Idle {
+        State::Idle
+    } else if expiring {
+        State::Expiring
+    } else {
+        State::Active
+    };
+    p.actions = actions;
+    p
+}
+
+/// A cause the namespace is not reclaimed for because of the volumes it holds.
+struct Held {
+    cause: Reason,
+    /// False when its claims could not be listed.
+    known: bool,
+    text: String,
+}
+
+/// Whether deleting `a` for `cause` would destroy volumes that
+/// `lifecycle.reclaim_with_volumes` keeps, or might (its claims could not be listed).
+fn held_by_volumes(a: &Assessment, cause: Reason, config: &Config) -> Option<Held> {
+    let allowed = config.lifecycle.reclaim_with_volumes;
+    let allowed = match cause {
+        Reason::Expired => allowed.expired,
+        Reason::Idle => allowed.idle,
+    };
+    if allowed || config.lifecycle.reclaim_by == ReclaimBy::Sleep {
+        return None;
+    }
+    let key = format!("lifecycle.reclaim_with_volumes.{} is false", cause.as_str());
+    let (known, text) = match &a.volumes {
+        None => (
+            false,
+            format!(
+                "{}, but its PersistentVolumeClaims cannot be listed: not reclaimed until they can ({key})",
+                cause.as_str()
+            ),
+        ),
+        Some(v) if v.bound > 0 => (
+            true,
+            format!(
+                "{}, but it holds {} bound PersistentVolumeClaim{} ({}): not reclaimed ({key})",
+                cause.as_str(),
+                v.bound,
+                if v.bound == 1 { "" } else { "s" },
+                format_bytes(v.bytes)
+            ),
+        ),
+        Some(_) => return None,
+    };
+    Some(Held { cause, known, text })
+}
+
+/// Adds an action; one that e-mails nobody becomes an alert.
+fn push(
+    actions: &mut Vec<Action>,
+    recipients: &[String],
+    kind: ActionKind,
+    reason: String,
+    emails: bool,
+) {
+    let nobody = emails && recipients.is_empty();
+    let (kind, reason) = if nobody {
+        (
+            ActionKind::Alert,
+            format!("{reason}; not done: nobody can be told (no owner e-mail, no known team, no fallback recipients)"),
+        )
+    } else {
+        (kind, reason)
+    };
+    let execute = !matches!(kind, ActionKind::Alert | ActionKind::ReclaimDeferred { .. });
+    actions.push(Action {
+        kind,
+        reason,
+        recipients: if emails {
+            recipients.to_vec()
+        } else {
+            Vec::new()
+        },
+        execute,
+    });
+}
+
+/// A short, stable digest of the malformed values (FNV-1a, 64 bits).
+pub fn fingerprint(findings: &[Finding]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in findings {
+        for byte in f.key.bytes().chain([0]).chain(f.value.bytes()).chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+impl Lifecycle {
+    /// The state after `action` was carried out at `now` (mails accepted, writes done).
+    pub fn after(&self, action: &ActionKind, now: DateTime<Utc>) -> Lifecycle {
+        let mut next = self.clone();
+        next.unreadable.clear();
+        match action {
+            ActionKind::Remind {
+                expires_at, covers, ..
+            } => {
+                let mut sent = self.reminded(*expires_at).to_vec();
+                for o in covers {
+                    if !sent.contains(o) {
+                        sent.push(*o);
+                    }
+                }
+                sent.sort_by(|a, b| b.cmp(a));
+                next.reminders = Some(Reminders {
+                    expires_at: *expires_at,
+                    sent,
+                });
+            }
+            ActionKind::Mark {
+                cause,
+                reclaim_after,
+            } => {
+                next.mark = Some(Mark {
+                    reason: *cause,
+                    marked_at: now,
+                    notified_at: now,
+                    reclaim_after: *reclaim_after,
+                });
+            }
+            ActionKind::Unmark => next.mark = None,
+            ActionKind::Wake => {
+                next.mark = None;
+                next.sleeping_since = None;
+                next.replicas = None;
+            }
+            ActionKind::Reclaim {
+                by: ReclaimBy::Sleep,
+                ..
+            } => next.sleeping_since = Some(now),
+            ActionKind::ReportFindings { fingerprint, .. } => {
+                next.reported = Some(fingerprint.clone())
+            }
+            ActionKind::Reclaim { .. } | ActionKind::ReclaimDeferred { .. } | ActionKind::Alert => {
+            }
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;
