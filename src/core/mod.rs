@@ -8,5 +8,6 @@ pub mod evaluate;
 pub mod fixtures;
 pub mod ledger;
 pub mod model;
+pub mod notice;
 pub mod plan;
 pub mod report;

@@ -5,10 +5,10 @@
 //! The templates see preformatted strings: numbers with their units, `unknown` where a
 //! value is not known, dates in `time_zone`; the plain-text tables come aligned.
 
-use crate::app::act::mail::{expiry_command, EXTEND_BY_DAYS};
 use crate::core::assess::{Sizing, Verdict};
 use crate::core::config::{Config, MemoryStatistic, ReclaimBy};
 use crate::core::model::{format_bytes, Observation};
+use crate::core::notice::{expiry_command, EXTEND_BY_DAYS};
 use crate::core::report::{
     csv, Event, Group, Reclaimed, ReclaimedList, Reports, Rollup, Row, Sum, TeamReport, Totals,
     Upcoming,

@@ -19,6 +19,7 @@
 use crate::core::assess::{Assessment, Expiry, ExpirySource, Finding, KeyKind, Signal};
 use crate::core::config::{Config, SmtpTls};
 use crate::core::model::{format_bytes, format_cores, Span, Volumes};
+use crate::core::notice::{expiry_command, expiry_verb, EXTEND_BY_DAYS};
 use crate::core::plan::{Action, ActionKind, Reason};
 use crate::render::templates::{replacement_origin, Folder, LoadError, TemplateError, TemplateSet};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -30,9 +31,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
-
-/// How far the extension command in a mail pushes the expiry.
-pub const EXTEND_BY_DAYS: i64 = 30;
 
 /// One e-mail to a namespace's owners.
 #[derive(Debug, Clone, PartialEq)]
@@ -676,27 +674,6 @@ fn commands(notice: &Notice, ctx: &RenderContext<'_>) -> Commands {
 
 /// `annotate` when the expiry is read from the `expires_key` annotation (which wins over
 /// the label), else `label`.
-fn expiry_verb(source: Option<&ExpirySource>, expires_key: &str) -> &'static str {
-    match source {
-        Some(s) if s.kind == KeyKind::Annotation && s.key == expires_key => "annotate",
-        _ => "label",
-    }
-}
-
-/// The command that sets a namespace's expiry to `value` (a date, or `never`), on the
-/// annotation when that is where the expiry is read now, else on the label.
-pub fn expiry_command(
-    namespace: &str,
-    source: Option<&ExpirySource>,
-    expires_key: &str,
-    value: &str,
-) -> String {
-    format!(
-        "kubectl {} namespace {namespace} {expires_key}={value} --overwrite",
-        expiry_verb(source, expires_key)
-    )
-}
-
 fn signal_view(s: &Signal) -> SignalView {
     let show = |v: f64| match s.signal.as_str() {
         "cpu" => format_cores(v),
