@@ -3,6 +3,7 @@
 //! SMTP, HTTP or template library, no `std::fs` or `std::env`. This test reads every
 //! source file and fails with the file, line and rule for each arrow that points up.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What a file in each layer must not name, and why.
@@ -119,6 +120,162 @@ fn every_arrow_points_down() {
         "{} arrows point up:\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// The stage (`core::plan`, `app::cli`, `render`, ...) a `crate::` path names, when it
+/// names one: the layer and, for `core` and `app`, the module under it.
+fn stage_of(path: &str) -> Option<String> {
+    let mut parts = path
+        .split("::")
+        .map(|p| p.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_')));
+    let layer = parts.next()?;
+    match layer {
+        "core" | "app" => {
+            let module = parts.next().filter(|m| {
+                !m.is_empty() && m.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })?;
+            Some(format!("{layer}::{module}"))
+        }
+        "io" | "render" => Some(layer.to_string()),
+        _ => None,
+    }
+}
+
+/// The stage a file belongs to, from its path under `src/`.
+fn stage_of_file(relative: &Path) -> Option<String> {
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .collect();
+    match parts.first()?.as_str() {
+        layer @ ("core" | "app") if parts.len() > 1 && parts[1] != "mod" => {
+            Some(format!("{layer}::{}", parts[1]))
+        }
+        "io" | "render" => Some(parts[0].clone()),
+        _ => None,
+    }
+}
+
+/// Every `crate::` path in a file's code (comments left out, grouped imports spelled out).
+fn crate_paths(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (_, line) in code(text) {
+        let mut rest = line.as_str();
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(after.len());
+            found.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        if let Some(cycle) = visit(node, edges, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+/// The stages inside the layers (`core::assess`, `core::plan`, `app::act`, `app::cli`, ...)
+/// import each other without a cycle, test modules included.
+#[test]
+fn no_import_cycle_between_stages() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap_or(file);
+        let Some(from) = stage_of_file(relative) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("a readable source file");
+        for path in crate_paths(&text) {
+            if let Some(to) = stage_of(&path).filter(|to| *to != from) {
+                edges.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    assert!(
+        edges.len() > 8,
+        "only {} stages with imports: {edges:?}",
+        edges.len()
+    );
+    if let Some(cycle) = find_cycle(&edges) {
+        panic!(
+            "import cycle between stages: {}\nall edges: {edges:#?}",
+            cycle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn the_cycle_check_finds_a_cycle() {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    edges
+        .entry("app::act".into())
+        .or_default()
+        .insert("app::cli".into());
+    edges
+        .entry("app::cli".into())
+        .or_default()
+        .insert("core::plan".into());
+    assert_eq!(find_cycle(&edges), None);
+    edges
+        .entry("core::plan".into())
+        .or_default()
+        .insert("app::act".into());
+    let cycle = find_cycle(&edges).expect("a cycle");
+    assert_eq!(cycle.first(), cycle.last());
+    assert_eq!(
+        stage_of("core::plan::{Lifecycle, State}"),
+        Some("core::plan".into())
+    );
+    assert_eq!(stage_of("io::cluster::Cluster"), Some("io".into()));
+    assert_eq!(
+        stage_of_file(Path::new("app/act/mod.rs")),
+        Some("app::act".into())
+    );
+    assert_eq!(
+        stage_of_file(Path::new("core/evaluate.rs")),
+        Some("core::evaluate".into())
     );
 }
 
