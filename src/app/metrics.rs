@@ -18,7 +18,6 @@
 //! dashboards take `max by (namespace)` before summing.
 
 use crate::app::act::{Done, Step};
-use crate::app::cli::label;
 use crate::core::assess::{Assessment, Verdict};
 use crate::core::config::Config;
 use crate::core::evaluate::Evaluation;
@@ -150,14 +149,14 @@ struct CostLabels {
 struct StateLabels {
     namespace: String,
     team: String,
-    state: String,
+    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
     namespace: String,
     team: String,
-    verdict: String,
+    verdict: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -390,7 +389,7 @@ impl Namespaces {
             let labels = StateLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),
-                state: label(&state),
+                state: state.as_str(),
             };
             self.state
                 .get_or_create(&labels)
@@ -400,7 +399,7 @@ impl Namespaces {
             let labels = VerdictLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),
-                verdict: label(&verdict),
+                verdict: verdict.as_str(),
             };
             self.idle
                 .get_or_create(&labels)

@@ -76,7 +76,7 @@ impl Deliver for Inbox {
         let kind = if d.reclaimed {
             "reclaimed".to_string()
         } else {
-            kube_reclaimer::app::cli::label(&d.action.kind)
+            d.action.kind.as_str().to_string()
         };
         self.sent
             .lock()
@@ -476,7 +476,7 @@ fn a_namespace_re_created_under_the_same_name_is_never_deleted() {
     assert!(stale.plan.namespaces[0]
         .actions
         .iter()
-        .any(|a| kube_reclaimer::app::cli::label(&a.kind) == "reclaim"));
+        .any(|a| a.kind.as_str() == "reclaim"));
     // ...then the team deletes it and creates a new one with the same name and marks.
     bed.block_on(async {
         let api = Api::<Namespace>::all(bed.client.clone());

@@ -247,7 +247,7 @@ fn note(result: Result<(), WriteError>) {
 }
 
 fn kind_name(kind: &ActionKind) -> String {
-    crate::app::cli::label(kind)
+    kind.as_str().to_string()
 }
 
 fn same_kind(a: &ActionKind, b: &ActionKind) -> bool {

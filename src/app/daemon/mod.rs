@@ -334,7 +334,7 @@ async fn cycle(
     if config.mode == Mode::DryRun {
         for n in &evaluation.plan.namespaces {
             for a in &n.actions {
-                tracing::info!(namespace = %n.name, action = %crate::app::cli::label(&a.kind), reason = %a.reason, "dry-run: would act");
+                tracing::info!(namespace = %n.name, action = %a.kind.as_str(), reason = %a.reason, "dry-run: would act");
             }
         }
         tracing::info!(
