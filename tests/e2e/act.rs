@@ -237,12 +237,12 @@ async fn act_through(
         may_act: &|| true,
         unrecorded: &unrecorded,
     };
-    execute(evaluation, &actor, at).await
+    execute(evaluation, &actor, at).await.done
 }
 
 fn outcomes(done: &[Done]) -> Vec<(String, String)> {
     done.iter()
-        .map(|d| (d.kind.clone(), d.outcome.clone()))
+        .map(|d| (d.kind.as_str().to_string(), d.outcome.as_str().to_string()))
         .collect()
 }
 
@@ -1289,7 +1289,7 @@ fn sleep_records_the_replicas_on_the_namespace_first_and_wake_restores_them() {
     workload(bed, name, "StatefulSet", "db", 2);
     let inbox = Inbox::default();
     let done = cycle(bed, &c, name, bed.at, &inbox);
-    assert!(done.iter().all(|d| d.outcome == "done"), "{done:?}");
+    assert!(done.iter().all(|d| d.outcome.as_str() == "done"), "{done:?}");
     assert_eq!(scale_of(bed, name, "Deployment", "web"), (0, vec![]));
     assert_eq!(scale_of(bed, name, "StatefulSet", "db"), (0, vec![]));
     let asleep = annotations(bed, name);

@@ -379,12 +379,12 @@ async fn cycle(
         may_act,
         unrecorded,
     };
-    let done = execute(&evaluation, &actor, at).await;
-    metrics.record_done(&done, cluster.events_failed());
+    let acted = execute(&evaluation, &actor, at).await;
+    metrics.record_done(&acted);
     tracing::info!(
         namespaces = evaluation.plan.namespaces.len(),
         planned,
-        acted = done.len(),
+        acted = acted.done.len(),
         seconds = started.elapsed().as_secs_f64(),
         "cycle done"
     );
