@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kube_reclaimer::app::metrics::Metrics;
-use kube_reclaimer::core::collected::{Collected, SourceReport, Sources};
+use kube_reclaimer::core::collected::{Collected, SourceReport, SourceStatus, Sources};
 use kube_reclaimer::core::config::{Config, Email};
 use kube_reclaimer::core::evaluate::evaluate;
 use kube_reclaimer::core::ledger::Ledger;
@@ -115,7 +115,7 @@ fn main() {
     config.reports.finops_recipients = vec!["finops@example.com".parse().expect("address")];
 
     let ok = || SourceReport {
-        status: "ok".into(),
+        status: SourceStatus::Ok,
         requests: 0,
         problems: vec![],
     };

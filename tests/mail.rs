@@ -769,7 +769,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 #[tokio::test]
 async fn weekly_reports_arrive_with_text_html_and_the_csv_and_one_refused_team_stops_no_other() {
     use kube_reclaimer::app::act::Postman;
-    use kube_reclaimer::core::collected::{Collected, SourceReport, Sources};
+    use kube_reclaimer::core::collected::{Collected, SourceReport, SourceStatus, Sources};
     use kube_reclaimer::core::ledger::Ledger;
     let server = server(Mode::None);
     let yaml = format!(
@@ -802,7 +802,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
         report_observation("loose", None, (1, 0.25, 0.5 * GIB), Some((0.2, 0.4 * GIB))),
     ];
     let ok = SourceReport {
-        status: "ok".into(),
+        status: SourceStatus::Ok,
         requests: 1,
         problems: vec![],
     };
@@ -937,7 +937,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
             );
             assert_eq!(
                 row[col("state")],
-                kube_reclaimer::app::cli::label(&evaluation.plan.namespaces[i].state)
+                evaluation.plan.namespaces[i].state.as_str()
             );
             if a.rightsizing.cpu.used.is_none() {
                 assert_eq!(row[col("used_cpu_cores")], "unknown", "{what} {}", row[0]);

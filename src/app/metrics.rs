@@ -17,8 +17,7 @@
 //! Every replica exports the per-namespace families (every replica evaluates); the
 //! dashboards take `max by (namespace)` before summing.
 
-use crate::app::act::{Done, Step};
-use crate::app::cli::label;
+use crate::app::act::{Acted, Kind, Outcome, Step};
 use crate::core::assess::{Assessment, Verdict};
 use crate::core::config::Config;
 use crate::core::evaluate::Evaluation;
@@ -150,14 +149,14 @@ struct CostLabels {
 struct StateLabels {
     namespace: String,
     team: String,
-    state: String,
+    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
     namespace: String,
     team: String,
-    verdict: String,
+    verdict: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -390,7 +389,7 @@ impl Namespaces {
             let labels = StateLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),
-                state: label(&state),
+                state: state.as_str(),
             };
             self.state
                 .get_or_create(&labels)
@@ -400,7 +399,7 @@ impl Namespaces {
             let labels = VerdictLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),
-                verdict: label(&verdict),
+                verdict: verdict.as_str(),
             };
             self.idle
                 .get_or_create(&labels)
@@ -469,67 +468,10 @@ impl Metrics {
             clock_skew_exceeded: Gauge::default(),
         };
         metrics.namespaces.register(&mut registry);
-        let r = &mut registry;
-        r.register(
-            "pricing",
-            "The prices costs are computed with: their currency and where they come from",
-            metrics.pricing.clone(),
-        );
-        r.register(
-            "price_cpu_vcpu_hour",
-            "Price of one vCPU for one hour, in the currency of kube_reclaimer_pricing_info",
-            metrics.price_cpu.clone(),
-        );
-        r.register(
-            "price_memory_gib_hour",
-            "Price of one GiB of memory for one hour, in the currency of kube_reclaimer_pricing_info",
-            metrics.price_memory.clone(),
-        );
-        r.register(
-            "cycle_duration_seconds",
-            "Duration of completed cycles: collect, assess, plan and act",
-            metrics.cycle_duration.clone(),
-        );
-        r.register(
-            "last_successful_cycle_timestamp_seconds",
-            "When the last cycle completed (Unix time)",
-            metrics.last_success.clone(),
-        );
-        r.register(
-            "errors",
-            "Errors by source: kubernetes, prometheus, smtp, annotate, event, reclaim, lease, deadline (a cycle abandoned at daemon.cycle_timeout)",
-            metrics.errors.clone(),
-        );
-        r.register(
-            "prometheus_queries",
-            "PromQL queries sent, retries included",
-            metrics.prometheus_queries.clone(),
-        );
-        r.register(
-            "reminders_sent",
-            "Expiry reminders the SMTP server accepted",
-            metrics.reminders.clone(),
-        );
-        r.register(
-            "namespaces_reclaimed",
-            "Namespaces reclaimed (enforce), or that a dry-run cycle would have reclaimed (dry-run, counted again each cycle)",
-            metrics.reclaimed.clone(),
-        );
-        r.register(
-            "leader",
-            "1 when this replica held the leader Lease at its last cycle (may act), else 0",
-            metrics.leader.clone(),
-        );
-        r.register(
-            "clock_skew_seconds",
-            "The apiserver's clock minus this replica's, at the last cycle",
-            metrics.clock_skew.clone(),
-        );
-        r.register(
-            "clock_skew_exceeded",
-            "1 when this replica does not act because its clock differs from the apiserver's by more than daemon.max_clock_skew (or could not be compared), else 0",
-            metrics.clock_skew_exceeded.clone(),
-        );
+        metrics.register_prices(&mut registry);
+        metrics.register_cycles(&mut registry);
+        metrics.register_actions(&mut registry);
+        metrics.register_leader(&mut registry);
         // Counters exist from the start, at 0, for every label value.
         for source in Source::ALL {
             metrics.error(source, 0);
@@ -541,6 +483,82 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// Registers the prices costs are computed with.
+    fn register_prices(&self, r: &mut Registry) {
+        r.register(
+            "pricing",
+            "The prices costs are computed with: their currency and where they come from",
+            self.pricing.clone(),
+        );
+        r.register(
+            "price_cpu_vcpu_hour",
+            "Price of one vCPU for one hour, in the currency of kube_reclaimer_pricing_info",
+            self.price_cpu.clone(),
+        );
+        r.register(
+            "price_memory_gib_hour",
+            "Price of one GiB of memory for one hour, in the currency of kube_reclaimer_pricing_info",
+            self.price_memory.clone(),
+        );
+    }
+
+    /// Registers how cycles go: their durations, the last success, errors and PromQL queries.
+    fn register_cycles(&self, r: &mut Registry) {
+        r.register(
+            "cycle_duration_seconds",
+            "Duration of completed cycles: collect, assess, plan and act",
+            self.cycle_duration.clone(),
+        );
+        r.register(
+            "last_successful_cycle_timestamp_seconds",
+            "When the last cycle completed (Unix time)",
+            self.last_success.clone(),
+        );
+        r.register(
+            "errors",
+            "Errors by source: kubernetes, prometheus, smtp, annotate, event, reclaim, lease, deadline (a cycle abandoned at daemon.cycle_timeout)",
+            self.errors.clone(),
+        );
+        r.register(
+            "prometheus_queries",
+            "PromQL queries sent, retries included",
+            self.prometheus_queries.clone(),
+        );
+    }
+
+    /// Registers what the act stage did.
+    fn register_actions(&self, r: &mut Registry) {
+        r.register(
+            "reminders_sent",
+            "Expiry reminders the SMTP server accepted",
+            self.reminders.clone(),
+        );
+        r.register(
+            "namespaces_reclaimed",
+            "Namespaces reclaimed (enforce), or that a dry-run cycle would have reclaimed (dry-run, counted again each cycle)",
+            self.reclaimed.clone(),
+        );
+    }
+
+    /// Registers whether this replica may act: the Lease and the clock.
+    fn register_leader(&self, r: &mut Registry) {
+        r.register(
+            "leader",
+            "1 when this replica held the leader Lease at its last cycle (may act), else 0",
+            self.leader.clone(),
+        );
+        r.register(
+            "clock_skew_seconds",
+            "The apiserver's clock minus this replica's, at the last cycle",
+            self.clock_skew.clone(),
+        );
+        r.register(
+            "clock_skew_exceeded",
+            "1 when this replica does not act because its clock differs from the apiserver's by more than daemon.max_clock_skew (or could not be compared), else 0",
+            self.clock_skew_exceeded.clone(),
+        );
     }
 
     /// Replaces the per-namespace series and the prices with those of `evaluation`;
@@ -588,25 +606,28 @@ impl Metrics {
 
     /// Counts what the act stage did: reminders sent and namespaces reclaimed (once per
     /// namespace), failures by the step that failed, and events that could not be written.
-    pub fn record_done(&self, done: &[Done], events_failed: u32) {
+    pub fn record_done(&self, acted: &Acted) {
         let _cycle = write(&self.cycle);
-        let namespaces = |kind: &str| {
-            done.iter()
-                .filter(|d| d.kind == kind && d.outcome == "done")
+        let namespaces = |kind: Kind| {
+            acted
+                .done
+                .iter()
+                .filter(|d| d.kind == kind && d.outcome == Outcome::Done)
                 .map(|d| d.namespace.as_str())
                 .collect::<BTreeSet<_>>()
                 .len() as u64
         };
-        self.reminders.inc_by(namespaces("remind"));
-        self.reclaimed(ENFORCE).inc_by(namespaces("reclaim"));
-        for step in done
+        self.reminders.inc_by(namespaces(Kind::Remind));
+        self.reclaimed(ENFORCE).inc_by(namespaces(Kind::Reclaim));
+        for step in acted
+            .done
             .iter()
-            .filter(|d| d.outcome == "failed")
+            .filter(|d| d.outcome == Outcome::Failed)
             .filter_map(|d| d.step)
         {
             self.error(Source::from(step), 1);
         }
-        self.error(Source::Event, u64::from(events_failed));
+        self.error(Source::Event, u64::from(acted.events_failed));
     }
 
     /// Counts one error from `source`.

@@ -12,22 +12,48 @@ pub struct Sources {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceReport {
-    /// `ok`, `partial` (some data missing) or `unavailable`.
-    pub status: String,
+    pub status: SourceStatus,
     /// Requests made (list pages, or PromQL queries with retries).
     pub requests: u32,
     pub problems: Vec<String>,
 }
 
+/// How a source fared, as shown in logs, `plan` JSON, `explain` and the reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceStatus {
+    #[default]
+    Ok,
+    /// Some data is missing.
+    Partial,
+    Unavailable,
+}
+
+impl SourceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Ok => "ok",
+            SourceStatus::Partial => "partial",
+            SourceStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl SourceReport {
     pub fn new(requests: u32, problems: Vec<String>, total_failure: bool) -> Self {
         let status = match (problems.is_empty(), total_failure) {
-            (true, _) => "ok",
-            (false, true) => "unavailable",
-            (false, false) => "partial",
+            (true, _) => SourceStatus::Ok,
+            (false, true) => SourceStatus::Unavailable,
+            (false, false) => SourceStatus::Partial,
         };
         SourceReport {
-            status: status.into(),
+            status,
             requests,
             problems,
         }
@@ -42,4 +68,29 @@ pub struct Collected {
     pub opencost: Option<Result<(f64, f64), String>>,
     pub sources: Sources,
     pub pods_seen: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_status_is_named_as_serialized() {
+        let all = [
+            SourceStatus::Ok,
+            SourceStatus::Partial,
+            SourceStatus::Unavailable,
+        ];
+        for status in all {
+            // Exhaustive: a new variant does not compile here until it is listed above.
+            match status {
+                SourceStatus::Ok | SourceStatus::Partial | SourceStatus::Unavailable => {
+                    assert_eq!(
+                        serde_json::to_value(status).unwrap(),
+                        serde_json::Value::from(status.as_str())
+                    )
+                }
+            }
+        }
+    }
 }

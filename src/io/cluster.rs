@@ -9,7 +9,6 @@ use kube::api::{
 use kube::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -185,8 +184,6 @@ pub const EVENTS_NAMESPACE: &str = "default";
 
 pub struct Cluster {
     client: Client,
-    /// Events that could not be written (they never stop an action).
-    events_failed: AtomicU32,
     /// The size bound of a tombstone, in bytes.
     max_tombstone_bytes: u64,
 }
@@ -195,7 +192,6 @@ impl Cluster {
     pub fn new(client: Client) -> Cluster {
         Cluster {
             client,
-            events_failed: AtomicU32::new(0),
             max_tombstone_bytes: MAX_TOMBSTONE_BYTES,
         }
     }
@@ -204,11 +200,6 @@ impl Cluster {
     pub fn with_max_tombstone_bytes(mut self, limit: u64) -> Cluster {
         self.max_tombstone_bytes = limit;
         self
-    }
-
-    /// How many events could not be written so far.
-    pub fn events_failed(&self) -> u32 {
-        self.events_failed.load(Ordering::Relaxed)
     }
 
     fn namespaces(&self) -> Api<Namespace> {
@@ -279,10 +270,7 @@ impl Cluster {
             .create(&PostParams::default(), &event)
             .await
             .map(|_| ())
-            .map_err(|e| {
-                self.events_failed.fetch_add(1, Ordering::Relaxed);
-                WriteError::Api(e)
-            })
+            .map_err(WriteError::Api)
     }
 
     /// Writes the namespace and its objects (never Secrets) as multi-document YAML into

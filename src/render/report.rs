@@ -238,11 +238,11 @@ fn memory_quantity(bytes: f64) -> String {
 }
 
 fn state_text(row: &Row) -> String {
-    crate::app::cli::label(&row.state)
+    row.state.as_str().to_string()
 }
 
 fn idle_text(v: Verdict) -> String {
-    crate::app::cli::label(&v)
+    v.as_str().to_string()
 }
 
 // ------------------------------------------------------------------ views
@@ -1358,7 +1358,7 @@ fn sample() -> (Reports, Config) {
     let mut unknown = namespace("sample-unknown", None, Some(at - TimeDelta::days(1)));
     unknown.usage = Usage::unavailable("connection refused");
     let ok = crate::core::collected::SourceReport {
-        status: "ok".into(),
+        status: crate::core::collected::SourceStatus::Ok,
         requests: 1,
         problems: Vec::new(),
     };

@@ -24,6 +24,9 @@
 //! - a reclamation done (deleted or put to sleep) is appended to the reclamation ledger
 //!   ([`ledger`]), which the weekly reports read.
 //! - every action leaves a Kubernetes event.
+//!
+//! What was done comes back as [`Acted`]: one [`Done`] per action, and how many events
+//! could not be written. Each action kind has its own function below.
 
 pub mod mail;
 pub mod unrecorded;
@@ -33,13 +36,13 @@ use crate::core::config::{Config, ReclaimBy};
 use crate::core::evaluate::Evaluation;
 use crate::core::ledger;
 use crate::core::model::{rfc3339, NamespaceMeta, Observation};
-use crate::core::plan::{plan_namespace, Action, ActionKind, Lifecycle};
-use crate::io::cluster::{Cluster, WriteError};
+use crate::core::plan::{plan_namespace, Action, ActionKind, Lifecycle, Reason};
+use crate::io::cluster::{Cluster, Workload, WriteError};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Namespace;
 use serde::Serialize;
-use std::path::Path;
-use unrecorded::{mail_key, Unrecorded};
+use std::path::{Path, PathBuf};
+use unrecorded::{mail_key, Entry, Unrecorded};
 
 /// What a mail is about; the mailer turns it into a message.
 pub struct Delivery<'a> {
@@ -70,17 +73,94 @@ pub trait Deliver {
     }
 }
 
+/// What a [`Done`] is about: one action of the plan, or the namespace as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The namespace as a whole: it could not be read, or is gone.
+    Namespace,
+    Remind,
+    Mark,
+    Unmark,
+    Reclaim,
+    Wake,
+    ReclaimDeferred,
+    ReportFindings,
+    Alert,
+}
+
+impl Kind {
+    /// The kind of an action; named as the action is ([`ActionKind::as_str`]).
+    pub fn of(action: &ActionKind) -> Kind {
+        match action {
+            ActionKind::Remind { .. } => Kind::Remind,
+            ActionKind::Mark { .. } => Kind::Mark,
+            ActionKind::Unmark => Kind::Unmark,
+            ActionKind::Reclaim { .. } => Kind::Reclaim,
+            ActionKind::Wake => Kind::Wake,
+            ActionKind::ReclaimDeferred { .. } => Kind::ReclaimDeferred,
+            ActionKind::ReportFindings { .. } => Kind::ReportFindings,
+            ActionKind::Alert => Kind::Alert,
+        }
+    }
+
+    /// The name in logs, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespace",
+            Kind::Remind => "remind",
+            Kind::Mark => "mark",
+            Kind::Unmark => "unmark",
+            Kind::Reclaim => "reclaim",
+            Kind::Wake => "wake",
+            Kind::ReclaimDeferred => "reclaim_deferred",
+            Kind::ReportFindings => "report_findings",
+            Kind::Alert => "alert",
+        }
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Done,
+    /// No longer planned, or changed under us.
+    Skipped,
+    /// At the step [`Done::step`] says.
+    Failed,
+}
+
+impl Outcome {
+    /// The name in logs, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// What happened to one action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Done {
     pub namespace: String,
-    pub kind: String,
-    /// `done`, `skipped` (no longer planned, or changed under us) or `failed`.
-    pub outcome: String,
+    pub kind: Kind,
+    pub outcome: Outcome,
     /// The step that failed, when `outcome` is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
     pub detail: String,
+}
+
+/// What carrying out a plan did.
+#[derive(Debug, Default)]
+pub struct Acted {
+    /// One line per action (and per namespace that could not be acted on).
+    pub done: Vec<Done>,
+    /// Kubernetes events that could not be written (they never stop an action).
+    pub events_failed: u32,
 }
 
 /// A step of an action that can fail.
@@ -95,14 +175,6 @@ pub enum Step {
     Annotate,
     /// Reclaiming or waking: tombstone, deletion, scaling workloads.
     Reclaim,
-}
-
-/// How an action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Skipped,
-    Failed(Step),
 }
 
 /// A write that failed, and at which step.
@@ -132,7 +204,7 @@ pub async fn execute<D: Deliver>(
     evaluation: &Evaluation,
     actor: &Actor<'_, D>,
     now: DateTime<Utc>,
-) -> Vec<Done> {
+) -> Acted {
     // Re-assessments price costs as the evaluation did (OpenCost's prices when read), so
     // mails and the ledger say what the plan said.
     let priced = Config {
@@ -146,7 +218,38 @@ pub async fn execute<D: Deliver>(
         may_act: actor.may_act,
         unrecorded: actor.unrecorded,
     };
-    let may_act = actor.may_act;
+    forget_unplanned_mails(evaluation, actor.unrecorded);
+    let mut acted = Acted::default();
+    for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
+        if !planned.actions.iter().any(|a| a.execute) {
+            continue;
+        }
+        if !(actor.may_act)() {
+            tracing::warn!(namespace = %planned.name, "lost the leader Lease; not acting");
+            break;
+        }
+        let on = On {
+            actor,
+            obs: &evaluation.observations[i],
+            now,
+        };
+        let reclaim_allowed = planned
+            .actions
+            .iter()
+            .any(|a| a.execute && matches!(a.kind, ActionKind::Reclaim { .. }));
+        let mut journal = Journal {
+            namespace: &planned.name,
+            acted: &mut acted,
+        };
+        if let Err(f) = act_on(&on, reclaim_allowed, &mut journal).await {
+            journal.failed(Kind::Namespace, f.step, f.error.to_string());
+        }
+    }
+    acted
+}
+
+/// Owed records of mails the plan no longer asks for are dropped.
+fn forget_unplanned_mails(evaluation: &Evaluation, unrecorded: &Unrecorded) {
     let planned_mails = evaluation
         .plan
         .namespaces
@@ -158,41 +261,7 @@ pub async fn execute<D: Deliver>(
                 .filter_map(|a| mail_key(&o.namespace.uid, &a.kind))
         })
         .collect();
-    actor.unrecorded.retain(&planned_mails);
-    let mut done = Vec::new();
-    for (i, planned) in evaluation.plan.namespaces.iter().enumerate() {
-        if !planned.actions.iter().any(|a| a.execute) {
-            continue;
-        }
-        if !may_act() {
-            tracing::warn!(namespace = %planned.name, "lost the leader Lease; not acting");
-            break;
-        }
-        let obs = &evaluation.observations[i];
-        let reclaim_allowed = planned
-            .actions
-            .iter()
-            .any(|a| a.execute && matches!(a.kind, ActionKind::Reclaim { .. }));
-        let mut log = |kind: &str, outcome: Outcome, detail: String| {
-            let (outcome, step) = match outcome {
-                Outcome::Done => ("done", None),
-                Outcome::Skipped => ("skipped", None),
-                Outcome::Failed(step) => ("failed", Some(step)),
-            };
-            tracing::info!(namespace = %planned.name, action = kind, outcome, %detail, "act");
-            done.push(Done {
-                namespace: planned.name.clone(),
-                kind: kind.to_string(),
-                outcome: outcome.to_string(),
-                step,
-                detail,
-            });
-        };
-        if let Err(f) = act_on(obs, actor, now, reclaim_allowed, &mut log).await {
-            log("namespace", Outcome::Failed(f.step), f.error.to_string());
-        }
-    }
-    done
+    unrecorded.retain(&planned_mails);
 }
 
 /// The namespace as read now, re-assessed and re-planned.
@@ -239,375 +308,519 @@ async fn refresh(
     }))
 }
 
-/// Events are a courtesy to humans; failing to write one never stops an action.
-fn note(result: Result<(), WriteError>) {
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not record an event");
+/// One namespace being acted on: who acts, the namespace as observed, and when.
+struct On<'a, D: Deliver> {
+    actor: &'a Actor<'a, D>,
+    obs: &'a Observation,
+    now: DateTime<Utc>,
+}
+
+impl<D: Deliver> On<'_, D> {
+    fn name(&self) -> &str {
+        &self.obs.namespace.name
+    }
+
+    /// Whether this replica may still act (the leader Lease).
+    fn may_act(&self) -> bool {
+        (self.actor.may_act)()
+    }
+
+    /// The namespace as it is now, re-planned; `None` when it is gone or re-created.
+    async fn refresh(&self) -> Result<Option<Fresh>, Failure> {
+        refresh(self.obs, self.actor.config, self.actor.cluster, self.now)
+            .await
+            .map_err(failed(Step::Read))
+    }
+
+    /// Raises an event about the namespace; one that cannot be written is counted.
+    async fn event(
+        &self,
+        journal: &mut Journal<'_>,
+        object: &Namespace,
+        reason: &str,
+        message: &str,
+        warning: bool,
+    ) {
+        let written = self
+            .actor
+            .cluster
+            .event(object, reason, message, warning)
+            .await;
+        journal.note(written);
     }
 }
 
-fn kind_name(kind: &ActionKind) -> String {
-    crate::app::cli::label(kind)
+/// Where one namespace's outcomes go: logged, and kept for the metrics.
+struct Journal<'a> {
+    namespace: &'a str,
+    acted: &'a mut Acted,
+}
+
+impl Journal<'_> {
+    fn done(&mut self, kind: Kind, detail: String) {
+        self.push(kind, Outcome::Done, None, detail);
+    }
+
+    fn skipped(&mut self, kind: Kind, detail: String) {
+        self.push(kind, Outcome::Skipped, None, detail);
+    }
+
+    fn failed(&mut self, kind: Kind, step: Step, detail: String) {
+        self.push(kind, Outcome::Failed, Some(step), detail);
+    }
+
+    fn push(&mut self, kind: Kind, outcome: Outcome, step: Option<Step>, detail: String) {
+        tracing::info!(namespace = %self.namespace, action = kind.as_str(), outcome = outcome.as_str(), %detail, "act");
+        self.acted.done.push(Done {
+            namespace: self.namespace.to_string(),
+            kind,
+            outcome,
+            step,
+            detail,
+        });
+    }
+
+    /// Events are a courtesy to humans; failing to write one never stops an action.
+    fn note(&mut self, result: Result<(), WriteError>) {
+        if let Err(e) = result {
+            self.acted.events_failed += 1;
+            tracing::warn!(error = %e, "could not record an event");
+        }
+    }
 }
 
 fn same_kind(a: &ActionKind, b: &ActionKind) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
+/// After an action: go on with the namespace's next one, or stop acting on it this cycle.
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// Reads and re-plans the namespace, then carries out the executable actions that still
+/// stand, in order, each after a fresh leader check.
 async fn act_on<D: Deliver>(
-    obs: &Observation,
-    actor: &Actor<'_, D>,
-    now: DateTime<Utc>,
+    on: &On<'_, D>,
     reclaim_allowed: bool,
-    log: &mut impl FnMut(&str, Outcome, String),
+    journal: &mut Journal<'_>,
 ) -> Result<(), Failure> {
-    let (config, cluster, mail) = (actor.config, actor.cluster, actor.mail);
-    let name = &obs.namespace.name;
-    let Some(fresh) = refresh(obs, config, cluster, now)
-        .await
-        .map_err(failed(Step::Read))?
-    else {
-        log(
-            "namespace",
-            Outcome::Skipped,
+    let Some(fresh) = on.refresh().await? else {
+        journal.skipped(
+            Kind::Namespace,
             "gone or re-created since it was read".into(),
         );
         return Ok(());
     };
     for action in fresh.actions.iter().filter(|a| a.execute) {
-        let kind = kind_name(&action.kind);
-        if !(actor.may_act)() {
-            log(
-                &kind,
-                Outcome::Skipped,
+        if !on.may_act() {
+            journal.skipped(
+                Kind::of(&action.kind),
                 "no longer the leader (Lease not renewed in time): not acting".into(),
             );
             return Ok(());
         }
-        match &action.kind {
+        let flow = match &action.kind {
             ActionKind::Remind { .. }
             | ActionKind::Mark { .. }
-            | ActionKind::ReportFindings { .. } => {
-                let key = mail_key(&obs.namespace.uid, &action.kind);
-                if let Some((key, owed)) = key
-                    .as_deref()
-                    .and_then(|k| actor.unrecorded.get(k).map(|e| (k, e)))
-                {
-                    // Accepted earlier, its record still owed: never mailed again.
-                    if now < owed.next_try {
-                        log(
-                            &kind,
-                            Outcome::Skipped,
-                            format!(
-                                "mailed {} but not yet recorded ({} failed record(s)); not sent again, record retried after {}",
-                                rfc3339(owed.sent_at),
-                                owed.failures,
-                                rfc3339(owed.next_try)
-                            ),
-                        );
-                    } else {
-                        record_mail(
-                            obs,
-                            actor,
-                            now,
-                            key,
-                            &owed.kind,
-                            owed.sent_at,
-                            &fresh.object,
-                            log,
-                        )
-                        .await?;
-                    }
-                    continue;
-                }
-                let delivery = Delivery {
-                    action,
-                    assessment: &fresh.assessment,
-                    now,
-                    tombstone: None,
-                    reclaimed: false,
-                };
-                if let Err(e) = mail.deliver(delivery).await {
-                    note(
-                        cluster
-                            .event(
-                                &fresh.object,
-                                "NotificationFailed",
-                                &format!("{}: not sent: {e}; retried next cycle", action.reason),
-                                true,
-                            )
-                            .await,
-                    );
-                    log(
-                        &kind,
-                        Outcome::Failed(Step::Mail),
-                        format!("mail not accepted: {e}"),
-                    );
-                    // Nothing is recorded: the next cycle tries again.
-                    return Ok(());
-                }
-                if let Some(key) = &key {
-                    if !record_mail(obs, actor, now, key, &action.kind, now, &fresh.object, log)
-                        .await?
-                    {
-                        continue;
-                    }
-                }
-                let reason = match &action.kind {
-                    ActionKind::Remind { .. } => "ReminderSent",
-                    ActionKind::Mark { .. } => "MarkedForReclamation",
-                    _ => "MalformedValuesReported",
-                };
-                note(
-                    cluster
-                        .event(&fresh.object, reason, &action.reason, false)
-                        .await,
-                );
-            }
-            ActionKind::Unmark => {
-                record(obs, config, cluster, now, &action.kind, log).await?;
-                note(
-                    cluster
-                        .event(&fresh.object, "Unmarked", &action.reason, false)
-                        .await,
-                );
-            }
+            | ActionKind::ReportFindings { .. } => mail_action(on, &fresh, action, journal).await?,
+            ActionKind::Unmark => unmark(on, &fresh, action, journal).await?,
             ActionKind::Reclaim { .. } if !reclaim_allowed => {
-                log(
-                    &kind,
-                    Outcome::Skipped,
-                    "not among this cycle's reclamations".into(),
-                );
+                journal.skipped(Kind::Reclaim, "not among this cycle's reclamations".into());
+                Flow::Next
             }
             ActionKind::Reclaim {
                 cause,
                 by: ReclaimBy::Sleep,
                 ..
-            } => {
-                // The replicas to restore go on the namespace first (guarded by the
-                // version just read), so whatever happens next, a wake can restore them.
-                let prefix = &config.keys.state_prefix;
-                let running = cluster
-                    .workloads(name, &format!("{prefix}replicas"))
-                    .await
-                    .map_err(failed(Step::Reclaim))?;
-                let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
-                for w in running.iter().filter(|w| w.replicas > 0) {
-                    replicas.insert(w.key.clone(), w.replicas);
-                }
-                if fresh.lifecycle.replicas.as_ref() != Some(&replicas) {
-                    let mut next = fresh.lifecycle.clone();
-                    next.unreadable.clear();
-                    next.replicas = Some(replicas);
-                    match cluster
-                        .annotate(name, &fresh.resource_version, &next.to_annotations(prefix))
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(WriteError::Conflict(_)) => {
-                            log(
-                                &kind,
-                                Outcome::Skipped,
-                                "changed since it was read; re-planned next cycle".into(),
-                            );
-                            return Ok(());
-                        }
-                        Err(e) => return Err(failed(Step::Annotate)(e)),
-                    }
-                }
-                let mut scaled = 0;
-                for w in running.iter().filter(|w| w.replicas > 0) {
-                    if cluster
-                        .scale(name, &w.key, 0)
-                        .await
-                        .map_err(failed(Step::Reclaim))?
-                    {
-                        scaled += 1;
-                    }
-                }
-                record(obs, config, cluster, now, &action.kind, log).await?;
-                ledger::record(
-                    config,
-                    &fresh.assessment,
-                    *cause,
-                    ReclaimBy::Sleep,
-                    now,
-                    None,
-                );
-                let message = format!(
-                    "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
-                    action.reason
-                );
-                note(
-                    cluster
-                        .event(&fresh.object, "PutToSleep", &message, false)
-                        .await,
-                );
-                let notice = Delivery {
-                    action,
-                    assessment: &fresh.assessment,
-                    now,
-                    tombstone: None,
-                    reclaimed: true,
-                };
-                if let Err(e) = mail.deliver(notice).await {
-                    log(
-                        &kind,
-                        Outcome::Done,
-                        format!("asleep; notice not sent: {e}"),
-                    );
-                }
-                return Ok(());
-            }
-            ActionKind::Wake => {
-                // Restores what the namespace records (and what earlier versions recorded
-                // on each workload), only where the workload is still at zero.
-                let legacy = format!("{}replicas", config.keys.state_prefix);
-                let running = cluster
-                    .workloads(name, &legacy)
-                    .await
-                    .map_err(failed(Step::Reclaim))?;
-                let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
-                for w in &running {
-                    if let Some(n) = w.legacy_record {
-                        replicas.entry(w.key.clone()).or_insert(n);
-                    }
-                }
-                let mut woken = 0;
-                for (key, n) in &replicas {
-                    let asleep = running.iter().any(|w| &w.key == key && w.replicas == 0);
-                    if asleep
-                        && cluster
-                            .scale(name, key, *n)
-                            .await
-                            .map_err(failed(Step::Reclaim))?
-                    {
-                        woken += 1;
-                    }
-                }
-                record(obs, config, cluster, now, &action.kind, log).await?;
-                let message = format!("{}; {woken} workload(s) restored", action.reason);
-                note(cluster.event(&fresh.object, "Woken", &message, false).await);
-            }
+            } => sleep(on, &fresh, action, *cause, journal).await?,
+            ActionKind::Wake => wake(on, &fresh, action, journal).await?,
             ActionKind::Reclaim { uid, cause, by } => {
-                let header = format!(
-                    "kube-reclaimer tombstone of namespace {name} (uid {uid}), reclaimed {}: {}",
-                    rfc3339(now),
-                    action.reason
-                );
-                let path = match cluster
-                    .tombstone(
-                        &fresh.object,
-                        Path::new(&config.lifecycle.tombstone_dir),
-                        &header,
-                    )
-                    .await
-                {
-                    Ok(path) => path,
-                    Err(e) => {
-                        note(
-                            cluster
-                                .event(
-                                    &fresh.object,
-                                    "ReclaimFailed",
-                                    &format!("not deleted: tombstone failed: {e}"),
-                                    true,
-                                )
-                                .await,
-                        );
-                        log(
-                            &kind,
-                            Outcome::Failed(Step::Reclaim),
-                            format!("not deleted: {e}"),
-                        );
-                        return Ok(());
-                    }
-                };
-                // Writing the tombstone takes time: the owner may have extended the
-                // namespace meanwhile. Read and plan again; delete only what was decided
-                // on, unchanged since (uid and resourceVersion preconditions).
-                let again = if (actor.may_act)() {
-                    refresh(obs, config, cluster, now)
-                        .await
-                        .map_err(failed(Step::Read))?
-                } else {
-                    None
-                };
-                let unchanged = again.as_ref().is_some_and(|f| {
-                    f.resource_version == fresh.resource_version
-                        && f.actions.iter().any(|a| a.execute && a.kind == action.kind)
-                });
-                if !unchanged {
-                    let _ = std::fs::remove_file(&path);
-                    let why = if !(actor.may_act)() {
-                        "no longer the leader (Lease not renewed in time)"
-                    } else {
-                        "the namespace changed while its tombstone was written"
-                    };
-                    log(
-                        &kind,
-                        Outcome::Skipped,
-                        format!("{why}: not deleted this cycle"),
-                    );
-                    return Ok(());
-                }
-                match cluster.delete(name, uid, &fresh.resource_version).await {
-                    Ok(()) => {}
-                    Err(WriteError::Gone(_)) => {
-                        let _ = std::fs::remove_file(&path);
-                        log(
-                            &kind,
-                            Outcome::Skipped,
-                            "the namespace was re-created, changed or deleted meanwhile: not deleted"
-                                .into(),
-                        );
-                        return Ok(());
-                    }
-                    Err(e) => return Err(failed(Step::Reclaim)(e)),
-                }
-                let unrecorded =
-                    ledger::record(config, &fresh.assessment, *cause, *by, now, Some(&path));
-                let message = format!("{}; objects saved in {}", action.reason, path.display());
-                note(
-                    cluster
-                        .event(&fresh.object, "Reclaimed", &message, false)
-                        .await,
-                );
-                let notice = Delivery {
-                    action,
-                    assessment: &fresh.assessment,
-                    now,
-                    tombstone: Some(&path),
-                    reclaimed: true,
-                };
-                let mailed = mail.deliver(notice).await;
-                let mut detail = match mailed {
-                    Ok(()) => format!("deleted; tombstone {}", path.display()),
-                    Err(e) => format!(
-                        "deleted; tombstone {}; reclaimed notice not sent: {e}",
-                        path.display()
-                    ),
-                };
-                if let Some(note) = unrecorded {
-                    detail.push_str("; ");
-                    detail.push_str(&note);
-                }
-                log(&kind, Outcome::Done, detail);
-                return Ok(());
+                delete(on, &fresh, action, uid, (*cause, *by), journal).await?
             }
-            ActionKind::Alert => {
-                tracing::warn!(namespace = %name, reason = %action.reason, "needs a human");
-                note(
-                    cluster
-                        .event(&fresh.object, "NeedsAttention", &action.reason, true)
-                        .await,
-                );
-                log(&kind, Outcome::Done, action.reason.clone());
-            }
-            ActionKind::ReclaimDeferred { .. } => {}
+            ActionKind::Alert => alert(on, &fresh, action, journal).await,
+            ActionKind::ReclaimDeferred { .. } => Flow::Next,
+        };
+        if let Flow::Stop = flow {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// A reminder, a mark notice or a report of malformed values: mailed, then recorded
+/// exactly as sent. A mail accepted earlier whose record is still owed is not sent again.
+async fn mail_action<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    journal: &mut Journal<'_>,
+) -> Result<Flow, Failure> {
+    let kind = Kind::of(&action.kind);
+    let key = mail_key(&on.obs.namespace.uid, &action.kind);
+    if let Some((key, owed)) = key
+        .as_deref()
+        .and_then(|k| on.actor.unrecorded.get(k).map(|e| (k, e)))
+    {
+        retry_owed(on, fresh, kind, key, &owed, journal).await?;
+        return Ok(Flow::Next);
+    }
+    let delivery = Delivery {
+        action,
+        assessment: &fresh.assessment,
+        now: on.now,
+        tombstone: None,
+        reclaimed: false,
+    };
+    if let Err(e) = on.actor.mail.deliver(delivery).await {
+        let message = format!("{}: not sent: {e}; retried next cycle", action.reason);
+        on.event(journal, &fresh.object, "NotificationFailed", &message, true)
+            .await;
+        journal.failed(kind, Step::Mail, format!("mail not accepted: {e}"));
+        // Nothing is recorded: the next cycle tries again.
+        return Ok(Flow::Stop);
+    }
+    if let Some(key) = &key {
+        if !record_mail(on, key, &action.kind, on.now, &fresh.object, journal).await? {
+            return Ok(Flow::Next);
+        }
+    }
+    let reason = match &action.kind {
+        ActionKind::Remind { .. } => "ReminderSent",
+        ActionKind::Mark { .. } => "MarkedForReclamation",
+        _ => "MalformedValuesReported",
+    };
+    on.event(journal, &fresh.object, reason, &action.reason, false)
+        .await;
+    Ok(Flow::Next)
+}
+
+/// A mail accepted earlier, its record still owed: never mailed again; the record is
+/// retried once its backoff has passed.
+async fn retry_owed<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    kind: Kind,
+    key: &str,
+    owed: &Entry,
+    journal: &mut Journal<'_>,
+) -> Result<(), Failure> {
+    if on.now < owed.next_try {
+        journal.skipped(
+            kind,
+            format!(
+                "mailed {} but not yet recorded ({} failed record(s)); not sent again, record retried after {}",
+                rfc3339(owed.sent_at),
+                owed.failures,
+                rfc3339(owed.next_try)
+            ),
+        );
+        return Ok(());
+    }
+    record_mail(on, key, &owed.kind, owed.sent_at, &fresh.object, journal).await?;
+    Ok(())
+}
+
+/// Removes the mark: its reason is gone.
+async fn unmark<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    journal: &mut Journal<'_>,
+) -> Result<Flow, Failure> {
+    record(on, &action.kind, journal).await?;
+    on.event(journal, &fresh.object, "Unmarked", &action.reason, false)
+        .await;
+    Ok(Flow::Next)
+}
+
+/// Reclaims by sleep: the replicas to restore go on the namespace first (guarded by the
+/// version just read), so whatever happens next, a wake can restore them; then its
+/// workloads are scaled to zero, the sleep recorded and the owners told.
+async fn sleep<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    cause: Reason,
+    journal: &mut Journal<'_>,
+) -> Result<Flow, Failure> {
+    let (config, cluster, name) = (on.actor.config, on.actor.cluster, on.name());
+    let prefix = &config.keys.state_prefix;
+    let running = cluster
+        .workloads(name, &format!("{prefix}replicas"))
+        .await
+        .map_err(failed(Step::Reclaim))?;
+    if !keep_replicas(on, fresh, &running, journal).await? {
+        return Ok(Flow::Stop);
+    }
+    let mut scaled = 0;
+    for w in running.iter().filter(|w| w.replicas > 0) {
+        if cluster
+            .scale(name, &w.key, 0)
+            .await
+            .map_err(failed(Step::Reclaim))?
+        {
+            scaled += 1;
+        }
+    }
+    record(on, &action.kind, journal).await?;
+    ledger::record(
+        config,
+        &fresh.assessment,
+        cause,
+        ReclaimBy::Sleep,
+        on.now,
+        None,
+    );
+    let message = format!(
+        "{}; {scaled} workload(s) scaled to zero until the owner extends or opts out",
+        action.reason
+    );
+    on.event(journal, &fresh.object, "PutToSleep", &message, false)
+        .await;
+    let notice = Delivery {
+        action,
+        assessment: &fresh.assessment,
+        now: on.now,
+        tombstone: None,
+        reclaimed: true,
+    };
+    if let Err(e) = on.actor.mail.deliver(notice).await {
+        journal.done(Kind::Reclaim, format!("asleep; notice not sent: {e}"));
+    }
+    Ok(Flow::Stop)
+}
+
+/// Records on the namespace the replicas a wake restores (those it records, and every
+/// running workload's), unless it records exactly those already. Returns false when the
+/// namespace changed since it was read: nothing is scaled, it is re-planned next cycle.
+async fn keep_replicas<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    running: &[Workload],
+    journal: &mut Journal<'_>,
+) -> Result<bool, Failure> {
+    let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
+    for w in running.iter().filter(|w| w.replicas > 0) {
+        replicas.insert(w.key.clone(), w.replicas);
+    }
+    if fresh.lifecycle.replicas.as_ref() == Some(&replicas) {
+        return Ok(true);
+    }
+    let mut next = fresh.lifecycle.clone();
+    next.unreadable.clear();
+    next.replicas = Some(replicas);
+    let annotations = next.to_annotations(&on.actor.config.keys.state_prefix);
+    match on
+        .actor
+        .cluster
+        .annotate(on.name(), &fresh.resource_version, &annotations)
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(WriteError::Conflict(_)) => {
+            journal.skipped(
+                Kind::Reclaim,
+                "changed since it was read; re-planned next cycle".into(),
+            );
+            Ok(false)
+        }
+        Err(e) => Err(failed(Step::Annotate)(e)),
+    }
+}
+
+/// Restores what the namespace records (and what earlier versions recorded on each
+/// workload), only where the workload is still at zero, then removes the mark.
+async fn wake<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    journal: &mut Journal<'_>,
+) -> Result<Flow, Failure> {
+    let (cluster, name) = (on.actor.cluster, on.name());
+    let legacy = format!("{}replicas", on.actor.config.keys.state_prefix);
+    let running = cluster
+        .workloads(name, &legacy)
+        .await
+        .map_err(failed(Step::Reclaim))?;
+    let mut replicas = fresh.lifecycle.replicas.clone().unwrap_or_default();
+    for w in &running {
+        if let Some(n) = w.legacy_record {
+            replicas.entry(w.key.clone()).or_insert(n);
+        }
+    }
+    let mut woken = 0;
+    for (key, n) in &replicas {
+        let asleep = running.iter().any(|w| &w.key == key && w.replicas == 0);
+        if asleep
+            && cluster
+                .scale(name, key, *n)
+                .await
+                .map_err(failed(Step::Reclaim))?
+        {
+            woken += 1;
+        }
+    }
+    record(on, &action.kind, journal).await?;
+    let message = format!("{}; {woken} workload(s) restored", action.reason);
+    on.event(journal, &fresh.object, "Woken", &message, false)
+        .await;
+    Ok(Flow::Next)
+}
+
+/// Reclaims by deletion: writes the tombstone (no tombstone, no deletion), then reads and
+/// re-plans once more and deletes only if nothing changed, with uid and resourceVersion
+/// preconditions; then records it in the ledger and tells the owners.
+async fn delete<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    uid: &str,
+    (cause, by): (Reason, ReclaimBy),
+    journal: &mut Journal<'_>,
+) -> Result<Flow, Failure> {
+    let Some(path) = tombstone(on, fresh, action, uid, journal).await else {
+        return Ok(Flow::Stop);
+    };
+    // Writing the tombstone takes time: the owner may have extended the namespace
+    // meanwhile. Read and plan again; delete only what was decided on, unchanged since
+    // (uid and resourceVersion preconditions).
+    if !unchanged(on, fresh, action).await? {
+        let _ = std::fs::remove_file(&path);
+        let why = if !on.may_act() {
+            "no longer the leader (Lease not renewed in time)"
+        } else {
+            "the namespace changed while its tombstone was written"
+        };
+        journal.skipped(Kind::Reclaim, format!("{why}: not deleted this cycle"));
+        return Ok(Flow::Stop);
+    }
+    match on
+        .actor
+        .cluster
+        .delete(on.name(), uid, &fresh.resource_version)
+        .await
+    {
+        Ok(()) => {}
+        Err(WriteError::Gone(_)) => {
+            let _ = std::fs::remove_file(&path);
+            journal.skipped(
+                Kind::Reclaim,
+                "the namespace was re-created, changed or deleted meanwhile: not deleted".into(),
+            );
+            return Ok(Flow::Stop);
+        }
+        Err(e) => return Err(failed(Step::Reclaim)(e)),
+    }
+    deleted(on, fresh, action, &path, (cause, by), journal).await;
+    Ok(Flow::Stop)
+}
+
+/// Writes the namespace's tombstone. When it cannot be written, says so (an event and a
+/// failed outcome) and returns `None`: nothing is deleted.
+async fn tombstone<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    uid: &str,
+    journal: &mut Journal<'_>,
+) -> Option<PathBuf> {
+    let header = format!(
+        "kube-reclaimer tombstone of namespace {} (uid {uid}), reclaimed {}: {}",
+        on.name(),
+        rfc3339(on.now),
+        action.reason
+    );
+    let dir = Path::new(&on.actor.config.lifecycle.tombstone_dir);
+    match on
+        .actor
+        .cluster
+        .tombstone(&fresh.object, dir, &header)
+        .await
+    {
+        Ok(path) => Some(path),
+        Err(e) => {
+            let message = format!("not deleted: tombstone failed: {e}");
+            on.event(journal, &fresh.object, "ReclaimFailed", &message, true)
+                .await;
+            journal.failed(Kind::Reclaim, Step::Reclaim, format!("not deleted: {e}"));
+            None
+        }
+    }
+}
+
+/// Whether the namespace, read and planned again while still the leader, is the version
+/// `fresh` was read at and still plans `action`.
+async fn unchanged<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+) -> Result<bool, Failure> {
+    let again = if on.may_act() {
+        on.refresh().await?
+    } else {
+        None
+    };
+    Ok(again.is_some_and(|f| {
+        f.resource_version == fresh.resource_version
+            && f.actions.iter().any(|a| a.execute && a.kind == action.kind)
+    }))
+}
+
+/// After a deletion: the ledger entry, the event, and the owners' notice.
+async fn deleted<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    path: &Path,
+    (cause, by): (Reason, ReclaimBy),
+    journal: &mut Journal<'_>,
+) {
+    let config = on.actor.config;
+    let unrecorded = ledger::record(config, &fresh.assessment, cause, by, on.now, Some(path));
+    let message = format!("{}; objects saved in {}", action.reason, path.display());
+    on.event(journal, &fresh.object, "Reclaimed", &message, false)
+        .await;
+    let notice = Delivery {
+        action,
+        assessment: &fresh.assessment,
+        now: on.now,
+        tombstone: Some(path),
+        reclaimed: true,
+    };
+    let mut detail = match on.actor.mail.deliver(notice).await {
+        Ok(()) => format!("deleted; tombstone {}", path.display()),
+        Err(e) => format!(
+            "deleted; tombstone {}; reclaimed notice not sent: {e}",
+            path.display()
+        ),
+    };
+    if let Some(note) = unrecorded {
+        detail.push_str("; ");
+        detail.push_str(&note);
+    }
+    journal.done(Kind::Reclaim, detail);
+}
+
+/// Something needs a human and there is nobody to e-mail: a log line and a warning event.
+async fn alert<D: Deliver>(
+    on: &On<'_, D>,
+    fresh: &Fresh,
+    action: &Action,
+    journal: &mut Journal<'_>,
+) -> Flow {
+    tracing::warn!(namespace = %on.name(), reason = %action.reason, "needs a human");
+    on.event(
+        journal,
+        &fresh.object,
+        "NeedsAttention",
+        &action.reason,
+        true,
+    )
+    .await;
+    journal.done(Kind::Alert, action.reason.clone());
+    Flow::Next
 }
 
 /// How writing a record ended.
@@ -623,19 +836,16 @@ enum Recorded {
 /// Records a carried-out action in the namespace's annotations, on the version just read.
 /// On a conflict, re-reads and re-plans: if the action still stands, records it on the
 /// fresh version (without acting again); if not, someone else already did.
-async fn record(
-    obs: &Observation,
-    config: &Config,
-    cluster: &Cluster,
-    now: DateTime<Utc>,
+async fn record<D: Deliver>(
+    on: &On<'_, D>,
     kind: &ActionKind,
-    log: &mut impl FnMut(&str, Outcome, String),
+    journal: &mut Journal<'_>,
 ) -> Result<(), Failure> {
-    match record_as(obs, config, cluster, now, kind, now, log).await? {
+    match record_as(on, kind, on.now, journal).await? {
         Recorded::Failed(WriteError::Conflict(_)) => {
-            log(
-                &kind_name(kind),
-                Outcome::Failed(Step::Annotate),
+            journal.failed(
+                Kind::of(kind),
+                Step::Annotate,
                 "kept changing under us; retried next cycle".into(),
             );
             Ok(())
@@ -649,30 +859,27 @@ async fn record(
 /// cannot be written is owed: kept in `actor.unrecorded`, retried with backoff, counted
 /// as a failed annotation and raised as a warning event, and the mail is not sent again.
 /// Returns whether the record is on the namespace now.
-#[allow(clippy::too_many_arguments)]
 async fn record_mail<D: Deliver>(
-    obs: &Observation,
-    actor: &Actor<'_, D>,
-    now: DateTime<Utc>,
+    on: &On<'_, D>,
     key: &str,
     sent: &ActionKind,
     sent_at: DateTime<Utc>,
     object: &Namespace,
-    log: &mut impl FnMut(&str, Outcome, String),
+    journal: &mut Journal<'_>,
 ) -> Result<bool, Failure> {
-    match record_as(obs, actor.config, actor.cluster, now, sent, sent_at, log).await? {
+    let unrecorded = on.actor.unrecorded;
+    match record_as(on, sent, sent_at, journal).await? {
         Recorded::Written | Recorded::AlreadyThere => {
-            actor.unrecorded.forget(key);
+            unrecorded.forget(key);
             Ok(true)
         }
         Recorded::NoLongerPlanned => {
-            actor.unrecorded.forget(key);
+            unrecorded.forget(key);
             Ok(false)
         }
         Recorded::Failed(e) => {
-            actor.unrecorded.failed(key, sent, sent_at, now);
-            let next = actor
-                .unrecorded
+            unrecorded.failed(key, sent, sent_at, on.now);
+            let next = unrecorded
                 .get(key)
                 .map(|e| rfc3339(e.next_try))
                 .unwrap_or_default();
@@ -680,13 +887,9 @@ async fn record_mail<D: Deliver>(
                 "mailed {} but the record could not be written: {e}; not mailed again, record retried after {next}",
                 rfc3339(sent_at)
             );
-            note(
-                actor
-                    .cluster
-                    .event(object, "RecordFailed", &message, true)
-                    .await,
-            );
-            log(&kind_name(sent), Outcome::Failed(Step::Annotate), message);
+            on.event(journal, object, "RecordFailed", &message, true)
+                .await;
+            journal.failed(Kind::of(sent), Step::Annotate, message);
             Ok(false)
         }
     }
@@ -696,55 +899,50 @@ async fn record_mail<D: Deliver>(
 /// namespace as read now still plans it: a mail is matched by what it said (its key), any
 /// other action by its kind. What is written is `done` itself, never the re-planned
 /// action, so nothing is recorded that was not done.
-async fn record_as(
-    obs: &Observation,
-    config: &Config,
-    cluster: &Cluster,
-    now: DateTime<Utc>,
+async fn record_as<D: Deliver>(
+    on: &On<'_, D>,
     done: &ActionKind,
     at: DateTime<Utc>,
-    log: &mut impl FnMut(&str, Outcome, String),
+    journal: &mut Journal<'_>,
 ) -> Result<Recorded, Failure> {
-    let name = &obs.namespace.name;
-    let label = kind_name(done);
-    let key = mail_key(&obs.namespace.uid, done);
+    let (name, uid) = (on.name(), &on.obs.namespace.uid);
+    let prefix = &on.actor.config.keys.state_prefix;
+    let kind = Kind::of(done);
+    let key = mail_key(uid, done);
     let mut last = None;
     for _ in 0..3 {
-        let Some(fresh) = refresh(obs, config, cluster, now)
-            .await
-            .map_err(failed(Step::Read))?
-        else {
-            log(
-                &label,
-                Outcome::Skipped,
+        let Some(fresh) = on.refresh().await? else {
+            journal.skipped(
+                kind,
                 "gone or re-created before it could be recorded".into(),
             );
             return Ok(Recorded::NoLongerPlanned);
         };
         let still = fresh.actions.iter().find(|a| match &key {
-            Some(key) => mail_key(&obs.namespace.uid, &a.kind).as_ref() == Some(key),
+            Some(key) => mail_key(uid, &a.kind).as_ref() == Some(key),
             None => same_kind(&a.kind, done),
         });
         let next = fresh.lifecycle.after(done, at);
-        let patch = next.to_annotations(&config.keys.state_prefix);
+        let patch = next.to_annotations(prefix);
         let Some(still) = still else {
-            if patch == fresh.lifecycle.to_annotations(&config.keys.state_prefix) || key.is_none() {
-                log(&label, Outcome::Done, "already recorded".into());
+            if patch == fresh.lifecycle.to_annotations(prefix) || key.is_none() {
+                journal.done(kind, "already recorded".into());
                 return Ok(Recorded::AlreadyThere);
             }
-            log(
-                &label,
-                Outcome::Skipped,
+            journal.skipped(
+                kind,
                 "the namespace changed while the mail was sent; nothing recorded, the new plan acts next cycle".into(),
             );
             return Ok(Recorded::NoLongerPlanned);
         };
-        match cluster
+        match on
+            .actor
+            .cluster
             .annotate(name, &fresh.resource_version, &patch)
             .await
         {
             Ok(()) => {
-                log(&label, Outcome::Done, still.reason.clone());
+                journal.done(kind, still.reason.clone());
                 return Ok(Recorded::Written);
             }
             Err(e @ WriteError::Conflict(_)) => last = Some(e),
@@ -752,7 +950,7 @@ async fn record_as(
         }
     }
     Ok(Recorded::Failed(
-        last.unwrap_or_else(|| WriteError::Conflict(name.clone())),
+        last.unwrap_or_else(|| WriteError::Conflict(name.to_string())),
     ))
 }
 
@@ -787,7 +985,7 @@ impl Deliver for Postman<'_> {
             _ => mail::Notice::for_action(d.assessment, d.action).ok_or_else(|| {
                 format!(
                     "no e-mail is written for a {} action",
-                    kind_name(&d.action.kind)
+                    d.action.kind.as_str()
                 )
             })?,
         };
@@ -815,5 +1013,78 @@ impl Deliver for Postman<'_> {
             .send_with(recipients, mail, attachments)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::fixtures::utc;
+    use crate::core::model::Span;
+
+    fn serde_name<T: Serialize>(value: T) -> serde_json::Value {
+        serde_json::to_value(value).unwrap()
+    }
+
+    #[test]
+    fn each_kind_is_named_as_serialized_and_as_its_action() {
+        let at = utc("2026-11-21T12:00:00Z");
+        let actions = [
+            ActionKind::Remind {
+                offset: Span::days(1),
+                expires_at: at,
+                covers: vec![],
+            },
+            ActionKind::Mark {
+                cause: Reason::Idle,
+                reclaim_after: at,
+            },
+            ActionKind::Unmark,
+            ActionKind::Reclaim {
+                cause: Reason::Expired,
+                uid: "u".into(),
+                by: ReclaimBy::Delete,
+            },
+            ActionKind::Wake,
+            ActionKind::ReclaimDeferred {
+                cause: Reason::Idle,
+            },
+            ActionKind::ReportFindings {
+                findings: vec![],
+                fingerprint: String::new(),
+            },
+            ActionKind::Alert,
+        ];
+        let mut kinds = vec![Kind::Namespace];
+        for action in &actions {
+            assert_eq!(Kind::of(action).as_str(), action.as_str());
+            kinds.push(Kind::of(action));
+        }
+        for kind in kinds {
+            // Exhaustive: a new variant does not compile here until it is listed above.
+            match kind {
+                Kind::Namespace
+                | Kind::Remind
+                | Kind::Mark
+                | Kind::Unmark
+                | Kind::Reclaim
+                | Kind::Wake
+                | Kind::ReclaimDeferred
+                | Kind::ReportFindings
+                | Kind::Alert => assert_eq!(serde_name(kind), kind.as_str()),
+            }
+        }
+    }
+
+    #[test]
+    fn each_outcome_is_named_as_serialized() {
+        for outcome in [Outcome::Done, Outcome::Skipped, Outcome::Failed] {
+            // Exhaustive: a new variant does not compile here until it is listed above.
+            match outcome {
+                Outcome::Done | Outcome::Skipped | Outcome::Failed => {
+                    assert_eq!(serde_name(outcome), outcome.as_str())
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! number with where it came from.
 
 use super::table::action_brief;
-use super::view::label;
 use crate::core::assess::{Assessment, Expiry, Prices, QuotaLine, RecipientSource, Verdict};
 use crate::core::collected::Sources;
 use crate::core::config::{Config, MemoryStatistic};
@@ -27,7 +26,7 @@ pub fn render(
     let mut o = String::new();
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let _ = writeln!(o, "Namespace {} (uid {}), as of {}", a.name, a.uid, rfc(at));
-    let _ = writeln!(o, "\nState: {}", label(&p.state));
+    let _ = writeln!(o, "\nState: {}", p.state.as_str());
     for note in &p.notes {
         let _ = writeln!(o, "  {note}");
     }
@@ -122,7 +121,7 @@ pub fn render(
     let _ = writeln!(
         o,
         "\nIdle ({} over {})",
-        label(&a.idle.verdict),
+        a.idle.verdict.as_str(),
         config.idle.window
     );
     let _ = writeln!(o, "  {}", a.idle.summary);

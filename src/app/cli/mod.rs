@@ -6,7 +6,6 @@ mod report;
 mod table;
 mod view;
 
-pub use view::label;
 
 use crate::app::act::{Deliver, Delivery, Postman};
 use crate::app::collect::collect;
@@ -317,7 +316,7 @@ async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Eval
         for problem in &report.problems {
             eprintln!("warning: {source} {}: {problem}", report.status);
         }
-        if report.status != "ok" {
+        if report.status != crate::core::collected::SourceStatus::Ok {
             eprintln!(
                 "warning: values from {source} are unknown where it failed; nothing is marked or reclaimed on the basis of unknown values"
             );

@@ -1,6 +1,5 @@
 //! `plan --output table`: one row per namespace.
 
-use super::view::label;
 use crate::core::evaluate::Evaluation;
 use crate::core::plan::{Action, ActionKind};
 use std::fmt::Write;
@@ -42,7 +41,7 @@ pub fn action_brief(a: &Action) -> String {
         } => format!("sleep({})", cause.as_str()),
         ActionKind::Reclaim { cause, .. } => format!("reclaim({})", cause.as_str()),
         ActionKind::ReclaimDeferred { cause } => format!("deferred({})", cause.as_str()),
-        other => label(other),
+        other => other.as_str().to_string(),
     }
 }
 
@@ -77,10 +76,10 @@ pub fn render(e: &Evaluation) -> String {
         let actions: Vec<String> = p.actions.iter().map(action_brief).collect();
         rows.push(vec![
             a.name.clone(),
-            label(&p.state),
+            p.state.as_str().to_string(),
             a.owner.team.clone().unwrap_or_else(|| "-".into()),
             expires,
-            label(&a.idle.verdict),
+            a.idle.verdict.as_str().to_string(),
             format!("{}/{}", cores(c.requested), cores(c.used)),
             gap(c.gap, c.flagged),
             format!("{}/{}", bytes(m.requested), bytes(m.used)),

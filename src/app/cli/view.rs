@@ -24,8 +24,8 @@ pub struct Summary {
     pub namespaces: usize,
     pub pods: usize,
     pub promql_queries: u32,
-    pub states: BTreeMap<String, usize>,
-    pub actions: BTreeMap<String, usize>,
+    pub states: BTreeMap<&'static str, usize>,
+    pub actions: BTreeMap<&'static str, usize>,
     /// Sum over namespaces with known values.
     pub requested_per_hour: f64,
     pub waste_per_hour: f64,
@@ -159,9 +159,9 @@ pub fn plan_view(e: &Evaluation) -> PlanView<'_> {
     let mut states = BTreeMap::new();
     let mut actions = BTreeMap::new();
     for n in &namespaces {
-        *states.entry(label(&n.state)).or_insert(0) += 1;
+        *states.entry(n.state.as_str()).or_insert(0) += 1;
         for a in n.actions {
-            *actions.entry(label(&a.kind)).or_insert(0) += 1;
+            *actions.entry(a.kind.as_str()).or_insert(0) += 1;
         }
     }
     let currency = e
@@ -193,18 +193,5 @@ pub fn plan_view(e: &Evaluation) -> PlanView<'_> {
             currency,
         },
         namespaces,
-    }
-}
-
-/// The serialized name of a unit variant or the `kind` of a tagged one.
-pub fn label<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(serde_json::Value::Object(o)) => o
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("?")
-            .to_string(),
-        _ => "?".into(),
     }
 }

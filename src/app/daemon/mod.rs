@@ -334,7 +334,7 @@ async fn cycle(
     if config.mode == Mode::DryRun {
         for n in &evaluation.plan.namespaces {
             for a in &n.actions {
-                tracing::info!(namespace = %n.name, action = %crate::app::cli::label(&a.kind), reason = %a.reason, "dry-run: would act");
+                tracing::info!(namespace = %n.name, action = %a.kind.as_str(), reason = %a.reason, "dry-run: would act");
             }
         }
         tracing::info!(
@@ -379,12 +379,12 @@ async fn cycle(
         may_act,
         unrecorded,
     };
-    let done = execute(&evaluation, &actor, at).await;
-    metrics.record_done(&done, cluster.events_failed());
+    let acted = execute(&evaluation, &actor, at).await;
+    metrics.record_done(&acted);
     tracing::info!(
         namespaces = evaluation.plan.namespaces.len(),
         planned,
-        acted = done.len(),
+        acted = acted.done.len(),
         seconds = started.elapsed().as_secs_f64(),
         "cycle done"
     );

@@ -302,11 +302,11 @@ fn counters_start_at_zero_and_what_is_not_known_yet_has_no_sample() {
     }
 }
 
-fn done(namespace: &str, kind: &str, outcome: &str, step: Option<Step>) -> Done {
+fn done(namespace: &str, kind: Kind, outcome: Outcome, step: Option<Step>) -> Done {
     Done {
         namespace: namespace.into(),
-        kind: kind.into(),
-        outcome: outcome.into(),
+        kind,
+        outcome,
         step,
         detail: String::new(),
     }
@@ -315,20 +315,20 @@ fn done(namespace: &str, kind: &str, outcome: &str, step: Option<Step>) -> Done 
 #[test]
 fn what_was_done_counts_reminders_reclaims_and_failures_by_step() {
     let metrics = Metrics::new();
-    metrics.record_done(
-        &[
-            done("a", "remind", "done", None),
-            done("b", "remind", "failed", Some(Step::Mail)),
-            done("c", "reclaim", "done", None),
+    metrics.record_done(&Acted {
+        done: vec![
+            done("a", Kind::Remind, Outcome::Done, None),
+            done("b", Kind::Remind, Outcome::Failed, Some(Step::Mail)),
+            done("c", Kind::Reclaim, Outcome::Done, None),
             // a sleep whose notice failed is reported twice: one namespace reclaimed
-            done("c", "reclaim", "done", None),
-            done("d", "reclaim", "failed", Some(Step::Reclaim)),
-            done("e", "mark", "failed", Some(Step::Annotate)),
-            done("f", "namespace", "failed", Some(Step::Read)),
-            done("g", "unmark", "skipped", None),
+            done("c", Kind::Reclaim, Outcome::Done, None),
+            done("d", Kind::Reclaim, Outcome::Failed, Some(Step::Reclaim)),
+            done("e", Kind::Mark, Outcome::Failed, Some(Step::Annotate)),
+            done("f", Kind::Namespace, Outcome::Failed, Some(Step::Read)),
+            done("g", Kind::Unmark, Outcome::Skipped, None),
         ],
-        2,
-    );
+        events_failed: 2,
+    });
     metrics.record_error(Source::Lease);
     let text = metrics.render();
     for line in [

@@ -197,6 +197,19 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    #[test]
+    fn each_key_kind_is_named_as_serialized() {
+        for kind in [KeyKind::Label, KeyKind::Annotation] {
+            // Exhaustive: a new variant does not compile here until it is listed above.
+            match kind {
+                KeyKind::Label | KeyKind::Annotation => assert_eq!(
+                    serde_json::to_value(kind).unwrap(),
+                    serde_json::Value::from(kind.as_str())
+                ),
+            }
+        }
+    }
+
     fn ns(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> NamespaceMeta {
         let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs

@@ -19,6 +19,17 @@ pub enum Verdict {
     Unknown,
 }
 
+impl Verdict {
+    /// The verdict's name, as serialized: in tables, CSV, metric labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Idle => "idle",
+            Verdict::Active => "active",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
 /// One signal's part in the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Signal {
@@ -164,6 +175,19 @@ mod tests {
 
     fn verdict(ns: Ns) -> Idleness {
         assess_idle(&ns.build(), &Config::default(), utc("2026-11-21T12:00:00Z"))
+    }
+
+    #[test]
+    fn each_verdict_is_named_as_serialized() {
+        for verdict in [Verdict::Idle, Verdict::Active, Verdict::Unknown] {
+            // Exhaustive: a new variant does not compile here until it is listed above.
+            match verdict {
+                Verdict::Idle | Verdict::Active | Verdict::Unknown => assert_eq!(
+                    serde_json::to_value(verdict).unwrap(),
+                    serde_json::Value::from(verdict.as_str())
+                ),
+            }
+        }
     }
 
     #[test]

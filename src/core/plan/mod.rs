@@ -69,6 +69,22 @@ pub enum ActionKind {
     Alert,
 }
 
+impl ActionKind {
+    /// The kind's name, as serialized (`kind`): in logs, metrics and `plan` summaries.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ActionKind::Remind { .. } => "remind",
+            ActionKind::Mark { .. } => "mark",
+            ActionKind::Unmark => "unmark",
+            ActionKind::Reclaim { .. } => "reclaim",
+            ActionKind::Wake => "wake",
+            ActionKind::ReclaimDeferred { .. } => "reclaim_deferred",
+            ActionKind::ReportFindings { .. } => "report_findings",
+            ActionKind::Alert => "alert",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
     #[serde(flatten)]
@@ -102,6 +118,24 @@ pub enum State {
     Sleeping,
     /// Being deleted (by anyone), waiting for its finalizers: never acted on.
     Terminating,
+}
+
+impl State {
+    /// The state's name, as serialized: in tables, CSV, metric labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Protected => "protected",
+            State::OptedOut => "opted-out",
+            State::Active => "active",
+            State::Expiring => "expiring",
+            State::Expired => "expired",
+            State::Idle => "idle",
+            State::Marked => "marked",
+            State::Due => "due",
+            State::Sleeping => "sleeping",
+            State::Terminating => "terminating",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

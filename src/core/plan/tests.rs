@@ -777,3 +777,97 @@ fn terminating_namespaces_do_not_count_against_the_reclaim_limit() {
     assert_eq!(kinds(&plan.namespaces[0]), Vec::<&str>::new());
     assert_eq!(kinds(&plan.namespaces[1]), vec!["reclaim"]);
 }
+
+/// The serialized name of a unit variant, or the `kind` tag of a tagged one.
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value).unwrap() {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Object(o) => o["kind"].as_str().unwrap().to_string(),
+        other => panic!("not a name: {other}"),
+    }
+}
+
+#[test]
+fn each_action_kind_is_named_as_serialized() {
+    let at = utc(NOW);
+    let all = [
+        ActionKind::Remind {
+            offset: Span::days(1),
+            expires_at: at,
+            covers: vec![],
+        },
+        ActionKind::Mark {
+            cause: Reason::Idle,
+            reclaim_after: at,
+        },
+        ActionKind::Unmark,
+        ActionKind::Reclaim {
+            cause: Reason::Expired,
+            uid: "u".into(),
+            by: ReclaimBy::Delete,
+        },
+        ActionKind::Wake,
+        ActionKind::ReclaimDeferred {
+            cause: Reason::Idle,
+        },
+        ActionKind::ReportFindings {
+            findings: vec![],
+            fingerprint: String::new(),
+        },
+        ActionKind::Alert,
+    ];
+    for kind in &all {
+        // Exhaustive: a new variant does not compile here until it is listed above.
+        match kind {
+            ActionKind::Remind { .. }
+            | ActionKind::Mark { .. }
+            | ActionKind::Unmark
+            | ActionKind::Reclaim { .. }
+            | ActionKind::Wake
+            | ActionKind::ReclaimDeferred { .. }
+            | ActionKind::ReportFindings { .. }
+            | ActionKind::Alert => assert_eq!(kind.as_str(), serde_name(kind)),
+        }
+    }
+}
+
+#[test]
+fn each_state_is_named_as_serialized() {
+    let all = [
+        State::Protected,
+        State::OptedOut,
+        State::Active,
+        State::Expiring,
+        State::Expired,
+        State::Idle,
+        State::Marked,
+        State::Due,
+        State::Sleeping,
+        State::Terminating,
+    ];
+    for state in all {
+        // Exhaustive: a new variant does not compile here until it is listed above.
+        match state {
+            State::Protected
+            | State::OptedOut
+            | State::Active
+            | State::Expiring
+            | State::Expired
+            | State::Idle
+            | State::Marked
+            | State::Due
+            | State::Sleeping
+            | State::Terminating => assert_eq!(state.as_str(), serde_name(&state)),
+        }
+    }
+}
+
+#[test]
+fn each_reason_is_named_as_serialized() {
+    for reason in [Reason::Expired, Reason::Idle] {
+        // Exhaustive: a new variant does not compile here until it is listed above.
+        match reason {
+            Reason::Expired | Reason::Idle => assert_eq!(reason.as_str(), serde_name(&reason)),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 use super::csv::field;
 use super::*;
-use crate::core::collected::{Collected, SourceReport, Sources};
+use crate::core::collected::{Collected, SourceReport, SourceStatus, Sources};
 use crate::core::config::ReclaimBy;
 use crate::core::evaluate::evaluate;
 use crate::core::fixtures::{utc, v, Ns, GIB};
@@ -37,19 +37,19 @@ fn evaluation(observations: Vec<Observation>, config: &Config) -> Evaluation {
         .all(|o| matches!(o.usage.cpu_quantile_cores, Sample::Unavailable { .. }));
     let sources = Sources {
         kubernetes: SourceReport {
-            status: "ok".into(),
+            status: SourceStatus::Ok,
             requests: 3,
             problems: vec![],
         },
         prometheus: if prometheus_down {
             SourceReport {
-                status: "unavailable".into(),
+                status: SourceStatus::Unavailable,
                 requests: 5,
                 problems: vec!["connection refused".into()],
             }
         } else {
             SourceReport {
-                status: "ok".into(),
+                status: SourceStatus::Ok,
                 requests: 5,
                 problems: vec![],
             }
