@@ -212,8 +212,8 @@ impl TemplateSet {
     }
 }
 
-/// The operator's template file `path`, as messages name it; `what` as in
-/// [`TemplateSet::load`].
+/// The operator's template file `path`, as messages name it; `what` is what the set's
+/// templates are called, e.g. [`NOTICES_ARE`].
 pub fn replacement_origin(what: &str, path: &Path) -> String {
     format!(
         "{what} template {} (from smtp.templates_dir; fix it, or remove it to use the built-in one)",
@@ -264,4 +264,26 @@ fn replacements(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_template_file_belongs_to_one_set() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = NOTICES
+            .iter()
+            .chain(&REPORTS)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(files, listed);
+    }
 }
