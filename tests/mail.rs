@@ -16,13 +16,13 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use kube_reclaimer::app::act::mail::{
-    render, Evidence, MailError, Mailer, Notice, NoticeKind, RenderContext, Rendered, Templates,
-};
 use kube_reclaimer::core::assess::{ExpirySource, Finding, KeyKind, Signal};
 use kube_reclaimer::core::config::Config;
 use kube_reclaimer::core::model::Span;
+use kube_reclaimer::core::notice::{Evidence, Notice, NoticeKind, Rendered};
 use kube_reclaimer::core::plan::Reason;
+use kube_reclaimer::io::smtp::{MailError, Mailer};
+use kube_reclaimer::render::notice::{render, RenderContext, Templates};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

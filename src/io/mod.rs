@@ -4,3 +4,4 @@ pub mod cluster;
 pub mod kubernetes;
 pub mod lease;
 pub mod prometheus;
+pub mod smtp;

@@ -13,41 +13,11 @@ use crate::core::report::{
     csv, Event, Group, Reclaimed, ReclaimedList, Reports, Rollup, Row, Sum, TeamReport, Totals,
     Upcoming,
 };
-use crate::render::templates::{Folder, LoadError, TemplateError, TemplateSet};
+use crate::render::templates::{self, LoadError, TemplateError, TemplateSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-/// The report templates, by file name. `report-layout.html` is the page both HTML
-/// reports extend: head, styles, header, summary cards and the closing notes.
-pub const TEMPLATE_NAMES: [&str; 5] = [
-    "report-team.txt",
-    "report-team.html",
-    "report-finops.txt",
-    "report-finops.html",
-    "report-layout.html",
-];
-
-const BUILT_IN: [(&str, &str); 5] = [
-    ("report-team.txt", include_str!("templates/report-team.txt")),
-    (
-        "report-team.html",
-        include_str!("templates/report-team.html"),
-    ),
-    (
-        "report-finops.txt",
-        include_str!("templates/report-finops.txt"),
-    ),
-    (
-        "report-finops.html",
-        include_str!("templates/report-finops.html"),
-    ),
-    (
-        "report-layout.html",
-        include_str!("templates/report-layout.html"),
-    ),
-];
 
 const UNKNOWN: &str = "unknown";
 
@@ -69,9 +39,6 @@ impl From<TemplateError> for ReportError {
     }
 }
 
-/// What the report templates are called in messages.
-const WHAT: &str = "report";
-
 /// The report templates in force: the built-in ones, each possibly replaced by an
 /// operator's file in `smtp.templates_dir`.
 #[derive(Debug)]
@@ -84,18 +51,17 @@ impl Templates {
     /// template is rendered once with a sample report, so a broken one is refused here.
     /// Other files in `dir` are left to the e-mail notices' loader, which checks them.
     pub fn load(dir: Option<&Path>) -> Result<Templates, ReportError> {
-        let set =
-            TemplateSet::load(WHAT, &BUILT_IN, dir, Folder::OwnOnly).map_err(|e| match e {
-                LoadError::Folder { path, detail } => ReportError::TemplatesDir {
-                    path: path.display().to_string(),
-                    detail,
-                },
-                LoadError::Read { path, error } => ReportError::TemplatesDir {
-                    path: path.display().to_string(),
-                    detail: error.to_string(),
-                },
-                LoadError::Template(e) => e.into(),
-            })?;
+        let set = templates::reports(dir).map_err(|e| match e {
+            LoadError::Folder { path, detail } => ReportError::TemplatesDir {
+                path: path.display().to_string(),
+                detail,
+            },
+            LoadError::Read { path, error } => ReportError::TemplatesDir {
+                path: path.display().to_string(),
+                detail: error.to_string(),
+            },
+            LoadError::Template(e) => e.into(),
+        })?;
         let templates = Templates { set };
         templates.check()?;
         Ok(templates)

@@ -1,7 +1,8 @@
-//! Template sets: built-in minijinja templates, each replaceable by an operator's file of
-//! the same name in `smtp.templates_dir`. The e-mail notices ([`crate::app::act::mail`]) and
-//! the weekly reports ([`crate::core::report`]) each load their own set from that one folder;
-//! the notices' loader also checks the folder as a whole.
+//! The one template loader: the built-in minijinja templates (compiled in from
+//! `templates/`), each replaceable by an operator's file of the same name in
+//! `smtp.templates_dir`. The e-mail notices ([`notices`], for `render::notice`) and the
+//! weekly reports ([`reports`], for `render::report`) each load their own set from that one
+//! folder; the notices' loader also checks the folder as a whole.
 //!
 //! Every set is rendered the same way: undefined values are errors, and a line holding
 //! only a block tag leaves nothing behind (`trim_blocks`, `lstrip_blocks`).
@@ -10,9 +11,74 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The e-mail notices' templates, by file name. `commands.*` and `destroys.*` are
+/// included by the others.
+const NOTICES: [(&str, &str); 12] = [
+    ("reminder.txt", include_str!("templates/reminder.txt")),
+    ("reminder.html", include_str!("templates/reminder.html")),
+    ("marked.txt", include_str!("templates/marked.txt")),
+    ("marked.html", include_str!("templates/marked.html")),
+    ("reclaimed.txt", include_str!("templates/reclaimed.txt")),
+    ("reclaimed.html", include_str!("templates/reclaimed.html")),
+    ("malformed.txt", include_str!("templates/malformed.txt")),
+    ("malformed.html", include_str!("templates/malformed.html")),
+    ("commands.txt", include_str!("templates/commands.txt")),
+    ("commands.html", include_str!("templates/commands.html")),
+    ("destroys.txt", include_str!("templates/destroys.txt")),
+    ("destroys.html", include_str!("templates/destroys.html")),
+];
+
+/// The weekly reports' templates, by file name. `report-layout.html` is the page both
+/// HTML reports extend: head, styles, header, summary cards and the closing notes.
+const REPORTS: [(&str, &str); 5] = [
+    ("report-team.txt", include_str!("templates/report-team.txt")),
+    (
+        "report-team.html",
+        include_str!("templates/report-team.html"),
+    ),
+    (
+        "report-finops.txt",
+        include_str!("templates/report-finops.txt"),
+    ),
+    (
+        "report-finops.html",
+        include_str!("templates/report-finops.html"),
+    ),
+    (
+        "report-layout.html",
+        include_str!("templates/report-layout.html"),
+    ),
+];
+
+/// What the notices' templates are called in messages.
+pub const NOTICES_ARE: &str = "e-mail";
+
+/// What the reports' templates are called in messages.
+const REPORTS_ARE: &str = "report";
+
+/// The notices' templates: the built-in ones, with those in `dir` (`smtp.templates_dir`)
+/// in their place. The folder is checked here: every `.txt` or `.html` file in it must be
+/// a notice's or a report's template.
+pub fn notices(dir: Option<&Path>) -> Result<TemplateSet, LoadError> {
+    let others: Vec<&str> = REPORTS.iter().map(|(name, _)| *name).collect();
+    TemplateSet::load(
+        NOTICES_ARE,
+        &NOTICES,
+        dir,
+        Folder::Check { others: &others },
+    )
+}
+
+/// The reports' templates: the built-in ones, with those in `dir` in their place. Other
+/// files in `dir`, and a `dir` that does not exist, are left to [`notices`], which checks
+/// them.
+pub fn reports(dir: Option<&Path>) -> Result<TemplateSet, LoadError> {
+    TemplateSet::load(REPORTS_ARE, &REPORTS, dir, Folder::OwnOnly)
+}
+
 /// What a loader does with `smtp.templates_dir` beyond taking its own templates from it.
 #[derive(Debug, Clone, Copy)]
-pub enum Folder<'a> {
+enum Folder<'a> {
     /// Checks the folder: it must be readable, and every `.txt` or `.html` file in it must
     /// be one of this set's templates or one of `others` (another loader's, left to it).
     Check { others: &'a [&'a str] },
@@ -57,8 +123,8 @@ pub struct TemplateSet {
 impl TemplateSet {
     /// The `built_in` templates (name, text), with the files of the same names in `dir`
     /// in their place; `folder` says what else is done with `dir`. Each template is
-    /// parsed here; rendering them is the loader's check.
-    pub fn load(
+    /// parsed here; rendering them is the caller's check.
+    fn load(
         what: &'static str,
         built_in: &[(&str, &str)],
         dir: Option<&Path>,
@@ -146,8 +212,8 @@ impl TemplateSet {
     }
 }
 
-/// The operator's template file `path`, as messages name it; `what` as in
-/// [`TemplateSet::load`].
+/// The operator's template file `path`, as messages name it; `what` is what the set's
+/// templates are called, e.g. [`NOTICES_ARE`].
 pub fn replacement_origin(what: &str, path: &Path) -> String {
     format!(
         "{what} template {} (from smtp.templates_dir; fix it, or remove it to use the built-in one)",
@@ -198,4 +264,26 @@ fn replacements(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_template_file_belongs_to_one_set() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = NOTICES
+            .iter()
+            .chain(&REPORTS)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(files, listed);
+    }
 }

@@ -6,14 +6,15 @@ use crate::support::Bed;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube_reclaimer::app::act::mail::{render, Notice, RenderContext, Templates};
 use kube_reclaimer::app::act::unrecorded::Unrecorded;
-use kube_reclaimer::app::act::{execute, Actor, Deliver, Delivery, Done, Step};
+use kube_reclaimer::app::act::{execute, Actor, Deliver, DeliverError, Delivery, Done, Step};
 use kube_reclaimer::app::collect::collect;
 use kube_reclaimer::core::config::{Config, Mode};
 use kube_reclaimer::core::evaluate::{evaluate, Evaluation};
+use kube_reclaimer::core::notice::Notice;
 use kube_reclaimer::io::cluster::Cluster;
 use kube_reclaimer::io::prometheus::Prometheus;
+use kube_reclaimer::render::notice::{render, RenderContext, Templates};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,17 +48,21 @@ async fn owner_edits(edit: &OwnerEdit) -> Result<(), kube::Error> {
 }
 
 impl Deliver for Inbox {
-    async fn deliver(&self, d: Delivery<'_>) -> Result<(), String> {
+    async fn deliver(&self, d: Delivery<'_>) -> Result<(), DeliverError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err("connection refused".into());
+            return Err(DeliverError::Other("connection refused".into()));
         }
         owner_edits(&self.while_sending)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| DeliverError::Other(e.to_string()))?;
         let notice = if d.reclaimed {
             let cause = match d.action.kind {
                 kube_reclaimer::core::plan::ActionKind::Reclaim { cause, .. } => cause,
-                _ => return Err("a reclaimed notice for another action".into()),
+                _ => {
+                    return Err(DeliverError::Other(
+                        "a reclaimed notice for another action".into(),
+                    ))
+                }
             };
             Some(Notice::reclaimed(d.assessment, cause, d.now, None, false))
         } else {
@@ -65,9 +70,8 @@ impl Deliver for Inbox {
         };
         if let Some(notice) = notice {
             let config = Config::default();
-            let templates = Templates::load(None).map_err(|e| e.to_string())?;
-            let r = render(&notice, &RenderContext::new(&config, &templates, d.now))
-                .map_err(|e| e.to_string())?;
+            let templates = Templates::load(None)?;
+            let r = render(&notice, &RenderContext::new(&config, &templates, d.now))?;
             self.texts
                 .lock()
                 .expect("inbox")

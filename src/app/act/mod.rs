@@ -28,16 +28,20 @@
 //! What was done comes back as [`Acted`]: one [`Done`] per action, and how many events
 //! could not be written. Each action kind has its own function below.
 
-pub mod mail;
+pub mod deliver;
 pub mod unrecorded;
+
+pub use deliver::{DeliverError, Postman};
 
 use crate::core::assess::{assess, Assessment};
 use crate::core::config::{Config, ReclaimBy};
 use crate::core::evaluate::Evaluation;
 use crate::core::ledger;
 use crate::core::model::{rfc3339, NamespaceMeta, Observation};
+use crate::core::notice::Rendered;
 use crate::core::plan::{plan_namespace, Action, ActionKind, Lifecycle, Reason};
 use crate::io::cluster::{Cluster, Workload, WriteError};
+use crate::io::smtp::Attachment;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Namespace;
 use serde::Serialize;
@@ -58,18 +62,18 @@ pub struct Delivery<'a> {
 /// Sends e-mail. `Ok` only once the server accepted the message.
 #[allow(async_fn_in_trait)]
 pub trait Deliver {
-    async fn deliver(&self, delivery: Delivery<'_>) -> Result<(), String>;
+    async fn deliver(&self, delivery: Delivery<'_>) -> Result<(), DeliverError>;
 
     /// Sends a weekly cost report (text, HTML and attached files) to `recipients`. By
     /// default a deliverer sends no reports and says so.
     async fn deliver_report(
         &self,
         recipients: &[String],
-        mail: &mail::Rendered,
-        attachments: &[mail::Attachment],
-    ) -> Result<(), String> {
+        mail: &Rendered,
+        attachments: &[Attachment],
+    ) -> Result<(), DeliverError> {
         let _ = (recipients, mail, attachments);
-        Err("this deliverer sends no reports".into())
+        Err(DeliverError::NoReports)
     }
 }
 
@@ -952,68 +956,6 @@ async fn record_as<D: Deliver>(
     Ok(Recorded::Failed(
         last.unwrap_or_else(|| WriteError::Conflict(name.to_string())),
     ))
-}
-
-/// Delivers notices by e-mail: renders the notice of an action with the templates, then
-/// sends it through the SMTP server of the configuration.
-pub struct Postman<'a> {
-    mailer: mail::Mailer,
-    templates: mail::Templates,
-    config: &'a Config,
-}
-
-impl<'a> Postman<'a> {
-    pub fn new(config: &'a Config) -> Result<Postman<'a>, mail::MailError> {
-        Ok(Postman {
-            mailer: mail::Mailer::new(config)?,
-            templates: mail::Templates::from_config(config)?,
-            config,
-        })
-    }
-}
-
-impl Deliver for Postman<'_> {
-    async fn deliver(&self, d: Delivery<'_>) -> Result<(), String> {
-        let notice = match (&d.action.kind, d.reclaimed) {
-            (ActionKind::Reclaim { cause, by, .. }, true) => mail::Notice::reclaimed(
-                d.assessment,
-                *cause,
-                d.now,
-                d.tombstone.map(|p| p.display().to_string()),
-                *by == ReclaimBy::Sleep,
-            ),
-            _ => mail::Notice::for_action(d.assessment, d.action).ok_or_else(|| {
-                format!(
-                    "no e-mail is written for a {} action",
-                    d.action.kind.as_str()
-                )
-            })?,
-        };
-        let context = mail::RenderContext::new(self.config, &self.templates, d.now);
-        let rendered = mail::render(&notice, &context).map_err(|e| e.to_string())?;
-        // A reclamation tells the owners; the action itself e-mails no one.
-        let recipients = if d.reclaimed {
-            &d.assessment.owner.recipients
-        } else {
-            &d.action.recipients
-        };
-        self.mailer
-            .send(recipients, &rendered)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn deliver_report(
-        &self,
-        recipients: &[String],
-        mail: &mail::Rendered,
-        attachments: &[mail::Attachment],
-    ) -> Result<(), String> {
-        self.mailer
-            .send_with(recipients, mail, attachments)
-            .await
-            .map_err(|e| e.to_string())
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod table;
 mod view;
 
 
-use crate::app::act::{Deliver, Delivery, Postman};
+use crate::app::act::{Deliver, DeliverError, Delivery, Postman};
 use crate::app::collect::collect;
 use crate::app::daemon;
 use crate::core::config::{Config, LogFormat, Mode};
@@ -253,8 +253,8 @@ async fn kube_client(
 struct NoMail;
 
 impl Deliver for NoMail {
-    async fn deliver(&self, _: Delivery<'_>) -> Result<(), String> {
-        Err("dry-run sends no e-mail".into())
+    async fn deliver(&self, _: Delivery<'_>) -> Result<(), DeliverError> {
+        Err(DeliverError::DryRun)
     }
 }
 

@@ -12,14 +12,16 @@
 //! data, goes out twice). A daemon stopped during a report run does not resend after a
 //! restart: `kube-reclaimer report --out DIR` writes the same reports.
 
-use crate::app::act::{mail, Deliver};
+use crate::app::act::Deliver;
 use crate::app::collect::{collect, CollectError};
 use crate::core::config::{Config, Mode};
 use crate::core::evaluate::evaluate;
 use crate::core::ledger;
+use crate::core::notice::Rendered;
 use crate::core::report::{self};
 use crate::io::lease::Elector;
 use crate::io::prometheus::Prometheus;
+use crate::io::smtp::Attachment;
 use crate::render::report::ReportMail;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::Path;
@@ -41,8 +43,8 @@ pub struct Outcome {
 }
 
 /// The report's CSV as an attachment.
-pub fn attachment(m: &ReportMail) -> mail::Attachment {
-    mail::Attachment {
+pub fn attachment(m: &ReportMail) -> Attachment {
+    Attachment {
         filename: m.csv_name(),
         content_type: "text/csv; charset=utf-8".into(),
         body: m.csv.clone().into_bytes(),
@@ -84,7 +86,7 @@ pub async fn send(
                 "lost the leader Lease, or the clock is not trusted".into(),
             )
         } else {
-            let rendered = mail::Rendered {
+            let rendered = Rendered {
                 subject: m.subject.clone(),
                 text: m.text.clone(),
                 html: m.html.clone(),
@@ -94,7 +96,7 @@ pub async fn send(
                 .await
             {
                 Ok(()) => outcome("sent", m.subject.clone()),
-                Err(e) => outcome("failed", e),
+                Err(e) => outcome("failed", e.to_string()),
             }
         };
         log(&o);
@@ -240,7 +242,7 @@ pub enum ReportRunError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::act::Delivery;
+    use crate::app::act::{DeliverError, Delivery};
     use std::sync::Mutex;
 
     /// Recipients, subject, and each attachment's name and type.
@@ -255,21 +257,21 @@ mod tests {
     }
 
     impl Deliver for Outbox {
-        async fn deliver(&self, _: Delivery<'_>) -> Result<(), String> {
-            Err("no notices here".into())
+        async fn deliver(&self, _: Delivery<'_>) -> Result<(), DeliverError> {
+            Err(DeliverError::Other("no notices here".into()))
         }
 
         async fn deliver_report(
             &self,
             recipients: &[String],
-            mail: &mail::Rendered,
-            attachments: &[mail::Attachment],
-        ) -> Result<(), String> {
+            mail: &Rendered,
+            attachments: &[Attachment],
+        ) -> Result<(), DeliverError> {
             if recipients.contains(&self.refuse) {
                 let mut fails = self.fails.lock().unwrap();
                 if *fails > 0 {
                     *fails -= 1;
-                    return Err(format!("550 {} refused", self.refuse));
+                    return Err(DeliverError::Other(format!("550 {} refused", self.refuse)));
                 }
             }
             let files = attachments

@@ -797,7 +797,7 @@ fn operator_templates_replace_the_built_in_ones_and_broken_ones_are_refused() {
         mails[0].text
     );
     // The e-mail notices' loader accepts the report templates in the same folder.
-    crate::app::act::mail::Templates::load(Some(&dir)).unwrap();
+    crate::render::notice::Templates::load(Some(&dir)).unwrap();
 
     std::fs::write(dir.join("report-finops.html"), "{{ no_such_value }}").unwrap();
     let err = Templates::load(Some(&dir)).unwrap_err().to_string();

@@ -1,6 +1,6 @@
 use super::*;
-use crate::core::assess::{assess, Verdict};
-use crate::core::fixtures::{utc, v, Ns};
+use crate::core::assess::assess;
+use crate::core::fixtures::{utc, Ns};
 use crate::core::plan::{plan_namespace, Lifecycle};
 use std::path::PathBuf;
 
@@ -90,11 +90,50 @@ fn unescape(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// A notice, its subject and facts each body must tell.
+type Case = (Notice, &'static str, Vec<&'static str>);
+
 #[test]
 fn every_kind_has_subject_text_html_commands_and_its_facts() {
     let extend = "kubectl label namespace team-a kube-reclaimer.io/expires=2027-01-15 --overwrite";
     let opt_out = "kubectl label namespace team-a kube-reclaimer.io/expires=never --overwrite";
-    let cases: Vec<(Notice, &str, Vec<&str>)> = vec![
+    let cases = [reminder_and_marked_cases(), reclaimed_and_malformed_cases()].concat();
+    for (n, subject, facts) in cases {
+        let r = render_default(&n);
+        let kind = n.template();
+        assert_eq!(r.subject, subject, "{kind}");
+        assert!(
+            !r.text.starts_with("Subject:") && !r.text.starts_with('\n'),
+            "{kind}: {}",
+            r.text
+        );
+        assert!(
+            r.html.contains("<html>") && r.html.contains("</html>"),
+            "{kind}"
+        );
+        for body in [visible(&r.text), visible(&r.html)] {
+            assert!(body.contains("team-a"), "{kind}: namespace missing");
+            assert!(
+                body.contains(extend),
+                "{kind}: no extend command in\n{body}"
+            );
+            assert!(
+                body.contains(opt_out),
+                "{kind}: no opt-out command in\n{body}"
+            );
+            assert!(
+                body.contains("Wed 2026-12-16 10:00 UTC"),
+                "{kind}: no mail date"
+            );
+            for fact in &facts {
+                assert!(body.contains(fact), "{kind}: `{fact}` missing in\n{body}");
+            }
+        }
+    }
+}
+
+fn reminder_and_marked_cases() -> Vec<Case> {
+    vec![
         (
             notice(
                 "team-a",
@@ -155,6 +194,11 @@ fn every_kind_has_subject_text_html_commands_and_its_facts() {
                 "below",
             ],
         ),
+    ]
+}
+
+fn reclaimed_and_malformed_cases() -> Vec<Case> {
+    vec![
         (
             notice(
                 "team-a",
@@ -216,39 +260,7 @@ fn every_kind_has_subject_text_html_commands_and_its_facts() {
                 "not an e-mail address",
             ],
         ),
-    ];
-    for (n, subject, facts) in cases {
-        let r = render_default(&n);
-        let kind = n.template();
-        assert_eq!(r.subject, subject, "{kind}");
-        assert!(
-            !r.text.starts_with("Subject:") && !r.text.starts_with('\n'),
-            "{kind}: {}",
-            r.text
-        );
-        assert!(
-            r.html.contains("<html>") && r.html.contains("</html>"),
-            "{kind}"
-        );
-        for body in [visible(&r.text), visible(&r.html)] {
-            assert!(body.contains("team-a"), "{kind}: namespace missing");
-            assert!(
-                body.contains(extend),
-                "{kind}: no extend command in\n{body}"
-            );
-            assert!(
-                body.contains(opt_out),
-                "{kind}: no opt-out command in\n{body}"
-            );
-            assert!(
-                body.contains("Wed 2026-12-16 10:00 UTC"),
-                "{kind}: no mail date"
-            );
-            for fact in &facts {
-                assert!(body.contains(fact), "{kind}: `{fact}` missing in\n{body}");
-            }
-        }
-    }
+    ]
 }
 
 #[test]
@@ -499,7 +511,10 @@ fn a_broken_operator_template_is_refused_naming_the_file_and_the_problem() {
         std::fs::write(dir.join(name), text).unwrap();
         let err = Templates::load(Some(&dir)).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, MailError::Template { .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, NoticeError::Template { .. }),
+            "{name}: {err:?}"
+        );
         for part in [dir.join(name).display().to_string(), problem.to_string()] {
             assert!(
                 message.contains(&part),
@@ -527,88 +542,6 @@ fn a_broken_operator_template_is_refused_naming_the_file_and_the_problem() {
         message.contains("smtp.templates_dir") && message.contains("no-such-templates-dir"),
         "{message}"
     );
-}
-
-#[test]
-fn notices_come_from_the_planned_actions_and_the_assessment() {
-    let config = config(
-        "mode: enforce
-owners: {fallback_recipients: [platform@example.com]}",
-    );
-    let now = utc(NOW);
-    let plan = |ns: Ns| {
-        let a = assess(&ns.build(), &config, now);
-        let p = plan_namespace(&a, &Lifecycle::default(), &config, now);
-        (a, p.actions)
-    };
-
-    let (a, actions) = plan(Ns::new("soon").label(EXPIRES, "2026-12-16"));
-    let n = Notice::for_action(&a, &actions[0]).unwrap();
-    assert_eq!(
-        n.kind,
-        NoticeKind::Reminder {
-            expires_at: utc("2026-12-17T00:00:00Z"),
-            offset: Span::days(1)
-        }
-    );
-    assert_eq!(n.expiry_source, Some(label(EXPIRES, "2026-12-16")));
-
-    let (a, actions) = plan(Ns::new("old").label(EXPIRES, "2026-12-01"));
-    let n = Notice::for_action(&a, &actions[0]).unwrap();
-    match &n.kind {
-        NoticeKind::Marked {
-            cause: Reason::Expired,
-            reclaim_after,
-            evidence: Evidence::Expired { at, source },
-        } => {
-            assert_eq!(*reclaim_after, utc("2026-12-19T10:00:00Z"));
-            assert_eq!(*at, utc("2026-12-02T00:00:00Z"));
-            assert_eq!(*source, label(EXPIRES, "2026-12-01"));
-        }
-        other => panic!("{other:?}"),
-    }
-
-    let (a, actions) = plan(Ns::new("quiet").unused());
-    assert_eq!(a.idle.verdict, Verdict::Idle);
-    let n = Notice::for_action(&a, &actions[0]).unwrap();
-    match &n.kind {
-        NoticeKind::Marked {
-            cause: Reason::Idle,
-            evidence: Evidence::Idle { summary, signals },
-            ..
-        } => {
-            assert_eq!(summary, &a.idle.summary);
-            assert_eq!(signals, &a.idle.evidence);
-        }
-        other => panic!("{other:?}"),
-    }
-    let r = render_default(&n);
-    assert!(
-        r.text.contains("0.001 cores") && r.text.contains("10 B/s"),
-        "{}",
-        r.text
-    );
-
-    let (a, actions) = plan(Ns::new("typo").label(EXPIRES, "31-12-2026").network(v(1e6)));
-    let n = Notice::for_action(&a, &actions[0]).unwrap();
-    assert!(
-        matches!(&n.kind, NoticeKind::Malformed { findings } if findings[0].value == "31-12-2026")
-    );
-
-    // Reclaiming mails after the deletion, with when and where the tombstone is.
-    let n = Notice::reclaimed(&a, Reason::Idle, now, None, false);
-    assert_eq!(n.template(), "reclaimed");
-    let reclaim = Action {
-        kind: ActionKind::Reclaim {
-            cause: Reason::Idle,
-            uid: "u".into(),
-            by: crate::core::config::ReclaimBy::Delete,
-        },
-        reason: String::new(),
-        recipients: vec![],
-        execute: true,
-    };
-    assert_eq!(Notice::for_action(&a, &reclaim), None);
 }
 
 #[test]
@@ -649,98 +582,6 @@ fn human_durations() {
     ] {
         assert_eq!(human(TimeDelta::minutes(minutes)), text);
     }
-}
-
-#[test]
-fn mailer_setup_errors_name_the_config_key() {
-    let missing = "/nonexistent/kube-reclaimer/smtp-password";
-    let err = Mailer::new(&config(&format!(
-        "smtp: {{username: u, password_file: {missing}}}"
-    )))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.starts_with("smtp.password_file: cannot read") && err.contains(missing),
-        "{err}"
-    );
-
-    let dir = temp_dir("password");
-    let empty = dir.join("empty");
-    std::fs::write(&empty, "\n").unwrap();
-    let err = Mailer::new(&config(&format!(
-        "smtp: {{username: u, password_file: '{}'}}",
-        empty.display()
-    )))
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("is empty"), "{err}");
-
-    let err = Mailer::new(&config(
-        "smtp: {username: u, password_env: KUBE_RECLAIMER_TEST_SURELY_UNSET}",
-    ))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.starts_with(
-            "smtp.password_env: the environment variable `KUBE_RECLAIMER_TEST_SURELY_UNSET`"
-        ),
-        "{err}"
-    );
-
-    let not_pem = dir.join("ca.pem");
-    std::fs::write(&not_pem, "hello").unwrap();
-    let err = Mailer::new(&config(&format!(
-        "smtp: {{ca_file: '{}'}}",
-        not_pem.display()
-    )))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.starts_with("smtp.ca_file: cannot use") && err.contains("no PEM certificate"),
-        "{err}"
-    );
-    let err = Mailer::new(&config("smtp: {ca_file: /nonexistent/ca.pem}"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.starts_with("smtp.ca_file: cannot use `/nonexistent/ca.pem`"),
-        "{err}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-
-    // Without credentials or CA the setup needs nothing from outside.
-    Mailer::new(&Config::default()).unwrap();
-}
-
-#[tokio::test]
-async fn sending_to_nobody_or_to_a_bad_address_is_an_error_before_any_connection() {
-    // Nothing listens on port 9 of 127.0.0.1: a connection attempt would say so instead.
-    let mailer = Mailer::new(&config("smtp: {host: 127.0.0.1, port: 9, tls: none}")).unwrap();
-    let r = Rendered {
-        subject: "s".into(),
-        text: "t".into(),
-        html: "<p>h</p>".into(),
-    };
-    assert!(matches!(
-        mailer.send(&[], &r).await,
-        Err(MailError::NoRecipients)
-    ));
-    let err = mailer
-        .send(&["not an address".into()], &r)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, MailError::Address { .. }), "{err}");
-    let err = mailer
-        .send(&["a@example.com".into()], &r)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, MailError::Unreachable { .. }), "{err}");
-    assert!(
-        err.to_string().starts_with(
-            "mail not sent: cannot deliver to the SMTP server 127.0.0.1:9 (smtp.tls none)"
-        ),
-        "{err}"
-    );
 }
 
 #[test]
@@ -809,6 +650,24 @@ lifecycle: {reclaim_with_volumes: {idle: true}}",
     ));
     assert!(
         r.text.contains("its PersistentVolumeClaims could not be listed: any volume it holds may be deleted with it"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn an_idle_mark_shows_each_signal_the_assessment_measured_with_its_unit() {
+    let config = config(
+        "mode: enforce
+owners: {fallback_recipients: [platform@example.com]}",
+    );
+    let now = utc(NOW);
+    let a = assess(&Ns::new("quiet").unused().build(), &config, now);
+    let actions = plan_namespace(&a, &Lifecycle::default(), &config, now).actions;
+    let n = Notice::for_action(&a, &actions[0]).unwrap();
+    let r = render_default(&n);
+    assert!(
+        r.text.contains("0.001 cores") && r.text.contains("10 B/s"),
         "{}",
         r.text
     );
