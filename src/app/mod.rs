@@ -4,5 +4,7 @@
 pub mod act;
 pub mod cli;
 pub mod collect;
+pub mod context;
 pub mod daemon;
 pub mod metrics;
+pub mod pipeline;
