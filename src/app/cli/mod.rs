@@ -151,7 +151,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
         } => {
             init_logging(LogFormat::Text, "warn");
             let (ctx, e) = evaluation(&config, &view).await?;
-            explain(&namespace, &ctx.config, &e, view.output)
+            explanation(&namespace, &ctx.config, &e, view.output)
         }
         Command::Run {
             config,
@@ -184,7 +184,7 @@ fn check(file: &std::path::Path, effective: bool) -> anyhow::Result<String> {
 }
 
 /// `explain`: one namespace of the evaluation, in sentences or as JSON.
-fn explain(
+fn explanation(
     namespace: &str,
     config: &Config,
     e: &Evaluation,
