@@ -827,7 +827,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
     let outcomes = kube_reclaimer::app::daemon::report::send(&mails, &postman, &|| true).await;
     let got: Vec<(&str, &str)> = outcomes
         .iter()
-        .map(|o| (o.report.as_str(), o.outcome))
+        .map(|o| (o.report.as_str(), o.outcome.as_str()))
         .collect();
     assert_eq!(
         got,

@@ -20,7 +20,7 @@
 use crate::app::act::{Acted, Kind, Outcome, Step};
 use crate::core::assess::{Assessment, Verdict};
 use crate::core::config::Config;
-use crate::core::evaluate::Evaluation;
+use crate::core::evaluate::{reclaim_after, Evaluation, Pending};
 use crate::core::model::Span;
 use crate::core::plan::{ActionKind, Lifecycle, NamespacePlan, State};
 use chrono::{DateTime, Utc};
@@ -378,13 +378,8 @@ impl Namespaces {
             }
         }
         set(&self.expiry, a.expiry.at().map(seconds));
-        // A mark that stands: the planner keeps it (marked) or acts on it (due).
-        if matches!(p.state, State::Marked | State::Due) {
-            set(
-                &self.reclaim_after,
-                lifecycle.mark.as_ref().map(|m| seconds(m.due_at(grace))),
-            );
-        }
+        let standing = reclaim_after(p, lifecycle, grace, Pending::Standing);
+        set(&self.reclaim_after, standing.map(|(t, _)| seconds(t)));
         for state in STATES {
             let labels = StateLabels {
                 namespace: namespace.clone(),
@@ -572,10 +567,9 @@ impl Metrics {
             .assessments
             .iter()
             .zip(&evaluation.plan.namespaces)
-            .zip(&evaluation.observations);
-        for ((assessment, plan), observation) in items {
-            let lifecycle = Lifecycle::of(&observation.namespace, &config.keys.state_prefix);
-            self.namespaces.fill(assessment, plan, &lifecycle, grace);
+            .zip(&evaluation.lifecycles);
+        for ((assessment, plan), lifecycle) in items {
+            self.namespaces.fill(assessment, plan, lifecycle, grace);
         }
         let prices = &evaluation.prices;
         self.pricing.set(PricingLabels {

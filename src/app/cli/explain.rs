@@ -14,6 +14,7 @@ fn opt(v: Option<f64>, show: fn(f64) -> String) -> String {
     v.map_or_else(|| "unknown".into(), show)
 }
 
+/// The explanation of one namespace, section by section.
 pub fn render(
     a: &Assessment,
     p: &NamespacePlan,
@@ -24,13 +25,28 @@ pub fn render(
     dry_run: bool,
 ) -> String {
     let mut o = String::new();
-    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let _ = writeln!(o, "Namespace {} (uid {}), as of {}", a.name, a.uid, rfc(at));
     let _ = writeln!(o, "\nState: {}", p.state.as_str());
     for note in &p.notes {
         let _ = writeln!(o, "  {note}");
     }
+    owner(&mut o, a, config);
+    expiry(&mut o, a, at);
+    idle(&mut o, a, config);
+    rightsizing(&mut o, a, config);
+    quota(&mut o, a);
+    cost(&mut o, a, prices);
+    actions(&mut o, a, p, dry_run);
+    sources_of(&mut o, sources);
+    o
+}
 
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Who owns it and who is told.
+fn owner(o: &mut String, a: &Assessment, config: &Config) {
     let _ = writeln!(o, "\nOwner");
     match &a.owner.team {
         Some(team) => {
@@ -78,7 +94,10 @@ pub fn render(
             a.owner.recipients.join(", ")
         }
     );
+}
 
+/// When it expires, and from which label or annotation.
+fn expiry(o: &mut String, a: &Assessment, at: DateTime<Utc>) {
     let _ = writeln!(o, "\nExpiry");
     match &a.expiry {
         Expiry::None => {
@@ -117,7 +136,10 @@ pub fn render(
             );
         }
     }
+}
 
+/// The idle verdict and each signal behind it.
+fn idle(o: &mut String, a: &Assessment, config: &Config) {
     let _ = writeln!(
         o,
         "\nIdle ({} over {})",
@@ -140,7 +162,10 @@ pub fn render(
     if a.idle.verdict == Verdict::Unknown {
         let _ = writeln!(o, "  unknown never leads to marking or reclamation");
     }
+}
 
+/// Requests against usage, per resource.
+fn rightsizing(o: &mut String, a: &Assessment, config: &Config) {
     let r = &config.rightsizing;
     let memory_stat = match r.memory_statistic {
         MemoryStatistic::MaxWorkingSet => "highest working set".to_string(),
@@ -195,7 +220,10 @@ pub fn render(
             opt(s.used, show),
         );
     }
+}
 
+/// The ResourceQuotas, or the one that would fit.
+fn quota(o: &mut String, a: &Assessment) {
     let _ = writeln!(o, "\nQuota");
     if !a.quota.known {
         let _ = writeln!(o, "  unknown: quotas could not be listed");
@@ -212,10 +240,13 @@ pub fn render(
             ("CPU", &a.quota.cpu, format_cores as fn(f64) -> String),
             ("memory", &a.quota.memory, format_bytes as fn(f64) -> String),
         ] {
-            quota_line(&mut o, name, line, show);
+            quota_line(o, name, line, show);
         }
     }
+}
 
+/// What it costs per hour and per month, and at which prices.
+fn cost(o: &mut String, a: &Assessment, prices: &Prices) {
     let c = &a.cost;
     let _ = writeln!(
         o,
@@ -251,7 +282,10 @@ pub fn render(
         month(c.requested_per_month),
         month(c.waste_per_month)
     );
+}
 
+/// The planned actions, and the values that could not be read.
+fn actions(o: &mut String, a: &Assessment, p: &NamespacePlan, dry_run: bool) {
     let _ = writeln!(
         o,
         "\nActions{}",
@@ -278,6 +312,10 @@ pub fn render(
             let _ = writeln!(o, "  - {}={:?}: {}", f.key, f.value, f.problem);
         }
     }
+}
+
+/// How each source fared.
+fn sources_of(o: &mut String, sources: &Sources) {
     let _ = writeln!(
         o,
         "\nSources: Kubernetes {} ({} requests); Prometheus {} ({} queries)",
@@ -294,7 +332,6 @@ pub fn render(
     {
         let _ = writeln!(o, "  - {problem}");
     }
-    o
 }
 
 fn quota_line(o: &mut String, name: &str, q: &QuotaLine, show: fn(f64) -> String) {

@@ -8,11 +8,11 @@ mod view;
 
 
 use crate::app::act::{Deliver, DeliverError, Delivery, Postman};
-use crate::app::collect::collect;
+use crate::app::context::Context as AppContext;
 use crate::app::daemon;
+use crate::app::pipeline::{evaluate_at, Progress};
 use crate::core::config::{Config, LogFormat, Mode};
-use crate::core::evaluate::{evaluate, Evaluation};
-use crate::io::prometheus::Prometheus;
+use crate::core::evaluate::Evaluation;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -108,7 +108,7 @@ pub struct ViewArgs {
 }
 
 /// Where the cluster and Prometheus are.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Prometheus base URL (overrides prometheus.url).
     #[arg(long, value_name = "URL")]
@@ -134,20 +134,10 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// warnings go to standard error.
 pub async fn execute(cli: Cli) -> anyhow::Result<String> {
     match cli.command {
-        Command::Config(ConfigCommand::Check { file, effective }) => {
-            let config = Config::load(&file)?;
-            if effective {
-                serde_saphyr::to_string(&config)
-                    .map(|yaml| format!("{}\n", yaml.trim_end()))
-                    .map_err(|e| anyhow::anyhow!("cannot print the configuration: {e}"))
-            } else {
-                Ok(summary(&file, &config))
-            }
-        }
+        Command::Config(ConfigCommand::Check { file, effective }) => check(&file, effective),
         Command::Plan { config, view } => {
             init_logging(LogFormat::Text, "warn");
-            let config = load_config(&config)?;
-            let e = run_evaluation(&config, &view).await?;
+            let (_, e) = evaluation(&config, &view).await?;
             match view.output {
                 Output::Table => Ok(table::render(&e)),
                 Output::Json => json(&view::plan_view(&e)),
@@ -159,55 +149,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
             view,
         } => {
             init_logging(LogFormat::Text, "warn");
-            let config = load_config(&config)?;
-            let e = run_evaluation(&config, &view).await?;
-            let Some(i) = e.assessments.iter().position(|a| a.name == namespace) else {
-                anyhow::bail!(
-                    "namespace `{namespace}` not found among the {} namespaces listed",
-                    e.assessments.len()
-                );
-            };
-            let (a, p) = (&e.assessments[i], &e.plan.namespaces[i]);
-            match view.output {
-                Output::Table => Ok(explain::render(
-                    a,
-                    p,
-                    &config,
-                    &e.sources,
-                    &e.prices,
-                    e.at,
-                    e.plan.dry_run,
-                )),
-                Output::Json => json(&serde_json::json!({
-                    "at": e.at,
-                    "dry_run": e.plan.dry_run,
-                    "sources": &e.sources,
-                    "prices": &e.prices,
-                    "namespace": view::namespace_view(a, p),
-                })),
-            }
+            let (ctx, e) = evaluation(&config, &view).await?;
+            explanation(&namespace, &ctx.config, &e, view.output)
         }
         Command::Run {
             config,
             sources,
             once,
-        } => {
-            let config = load_config(&config)?;
-            init_logging(config.daemon.log_format, "info");
-            // A broken report template is refused now, not at the first report time.
-            crate::render::report::Templates::from_config(&config)
-                .context("cannot load the report templates")?;
-            let client = kube_client(&config, sources.kubeconfig.as_deref()).await?;
-            let url = sources.prometheus_url.as_deref();
-            match config.mode {
-                Mode::Enforce => {
-                    let postman = Postman::new(&config).context("cannot set up e-mail")?;
-                    daemon::run(&config, client, url, &postman, once).await?
-                }
-                Mode::DryRun => daemon::run(&config, client, url, &NoMail, once).await?,
-            }
-            Ok(String::new())
-        }
+        } => run(&config, sources, once).await,
         Command::Report {
             config,
             out,
@@ -216,37 +165,83 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
         } => {
             init_logging(LogFormat::Text, "warn");
             let config = load_config(&config)?;
-            report::write(&config, &out, at, sources).await
+            report::write(config, &out, at, sources).await
         }
     }
 }
 
-/// A client from `--kubeconfig`, or by the usual inference. No answer of the apiserver is
-/// waited for longer than `daemon.request_timeout`.
-async fn kube_client(
-    c: &Config,
-    kubeconfig: Option<&std::path::Path>,
-) -> anyhow::Result<kube::Client> {
-    let mut config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .with_context(|| format!("cannot use kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer().await.context(
-            "cannot set up a Kubernetes client (from KUBECONFIG, ~/.kube/config or the in-cluster service account)",
-        )?,
+/// `config check`: the summary, or the effective configuration as YAML.
+fn check(file: &std::path::Path, effective: bool) -> anyhow::Result<String> {
+    let config = Config::load(file)?;
+    if effective {
+        serde_saphyr::to_string(&config)
+            .map(|yaml| format!("{}\n", yaml.trim_end()))
+            .map_err(|e| anyhow::anyhow!("cannot print the configuration: {e}"))
+    } else {
+        Ok(summary(file, &config))
+    }
+}
+
+/// `explain`: one namespace of the evaluation, in sentences or as JSON.
+fn explanation(
+    namespace: &str,
+    config: &Config,
+    e: &Evaluation,
+    output: Output,
+) -> anyhow::Result<String> {
+    let Some(i) = e.assessments.iter().position(|a| a.name == namespace) else {
+        anyhow::bail!(
+            "namespace `{namespace}` not found among the {} namespaces listed",
+            e.assessments.len()
+        );
     };
-    let timeout =
-        std::time::Duration::from_secs(c.daemon.request_timeout.as_seconds().max(1) as u64);
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.write_timeout = Some(timeout);
-    // The timeout counts from each request, not from when its pooled connection went idle.
-    config.reset_reader_on_write = true;
-    kube::Client::try_from(config).context("cannot create the Kubernetes client")
+    let (a, p) = (&e.assessments[i], &e.plan.namespaces[i]);
+    match output {
+        Output::Table => Ok(explain::render(
+            a,
+            p,
+            config,
+            &e.sources,
+            &e.prices,
+            e.at,
+            e.plan.dry_run,
+        )),
+        Output::Json => json(&serde_json::json!({
+            "at": e.at,
+            "dry_run": e.plan.dry_run,
+            "sources": &e.sources,
+            "prices": &e.prices,
+            "namespace": view::namespace_view(a, p),
+        })),
+    }
+}
+
+/// `run`: the daemon, with e-mail in enforce mode.
+async fn run(config: &ConfigArg, sources: SourceArgs, once: bool) -> anyhow::Result<String> {
+    let config = load_config(config)?;
+    init_logging(config.daemon.log_format, "info");
+    // A broken report template is refused now, not at the first report time.
+    let templates = crate::render::report::Templates::from_config(&config)
+        .context("cannot load the report templates")?;
+    let ctx = context(config, sources).await?;
+    match ctx.config.mode {
+        Mode::Enforce => {
+            let postman = Postman::new(&ctx.config).context("cannot set up e-mail")?;
+            daemon::run(&ctx, templates, &postman, once).await?
+        }
+        Mode::DryRun => daemon::run(&ctx, templates, &NoMail, once).await?,
+    }
+    Ok(String::new())
+}
+
+/// The context of one command: `--kubeconfig` and `--prometheus-url` applied.
+async fn context(config: Config, sources: SourceArgs) -> anyhow::Result<AppContext> {
+    AppContext::new(
+        config,
+        sources.kubeconfig.as_deref(),
+        sources.prometheus_url,
+    )
+    .await
 }
 
 /// In dry-run nothing is executed, so nothing is ever delivered.
@@ -289,40 +284,17 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
     }
 }
 
-/// Collects from the cluster and Prometheus, then assesses and plans. Says on stderr
-/// what was read and what could not be.
-async fn run_evaluation(config: &Config, view: &ViewArgs) -> anyhow::Result<Evaluation> {
+/// Loads the config, connects, and evaluates as of `--at` or now, saying on stderr what
+/// was read and what could not be.
+async fn evaluation(
+    config: &ConfigArg,
+    view: &ViewArgs,
+) -> anyhow::Result<(AppContext, Evaluation)> {
+    let config = load_config(config)?;
+    let ctx = context(config, view.sources.clone()).await?;
     let at = view.at.unwrap_or_else(Utc::now);
-    let at = at - chrono::TimeDelta::nanoseconds(at.timestamp_subsec_nanos().into());
-    let client = kube_client(config, view.sources.kubeconfig.as_deref()).await?;
-    let prometheus = Prometheus::connect(config, view.sources.prometheus_url.as_deref());
-    let prom_url = prometheus
-        .as_ref()
-        .map(|p| p.url().to_string())
-        .unwrap_or_default();
-    eprintln!("collecting namespaces, pods and quotas from Kubernetes and usage from Prometheus {prom_url} ...");
-    let started = std::time::Instant::now();
-    let collected = collect(config, &client, prometheus, at).await?;
-    let s = &collected.sources;
-    eprintln!(
-        "collected {} namespaces and {} pods ({} list requests), {} PromQL queries, in {:.1}s",
-        collected.observations.len(),
-        collected.pods_seen,
-        s.kubernetes.requests,
-        s.prometheus.requests,
-        started.elapsed().as_secs_f64()
-    );
-    for (source, report) in [("Kubernetes", &s.kubernetes), ("Prometheus", &s.prometheus)] {
-        for problem in &report.problems {
-            eprintln!("warning: {source} {}: {problem}", report.status);
-        }
-        if report.status != crate::core::collected::SourceStatus::Ok {
-            eprintln!(
-                "warning: values from {source} are unknown where it failed; nothing is marked or reclaimed on the basis of unknown values"
-            );
-        }
-    }
-    Ok(evaluate(collected, config, at))
+    let e = evaluate_at(&ctx, at, Progress::Terminal).await?;
+    Ok((ctx, e))
 }
 
 /// A few lines a platform engineer can check at a glance.

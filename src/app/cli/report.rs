@@ -1,6 +1,7 @@
 //! `report --out DIR`: the weekly cost reports as files, sent to nobody.
 
-use super::{run_evaluation, Output, SourceArgs, ViewArgs};
+use super::SourceArgs;
+use crate::app::pipeline::{evaluate_at, Progress};
 use crate::core::config::Config;
 use crate::core::ledger;
 use crate::core::report::{self, Sum};
@@ -42,20 +43,18 @@ fn money(s: &Sum, currency: &str) -> String {
 /// writes `NAME.txt`, `NAME.html` and `NAME.csv` per report, plus `index.txt` (what is
 /// printed). Returns the summary for standard output.
 pub async fn write(
-    config: &Config,
+    config: Config,
     out: &Path,
     at: Option<DateTime<Utc>>,
     sources: SourceArgs,
 ) -> anyhow::Result<String> {
     check_out(out)?;
-    let templates = crate::render::report::Templates::from_config(config)
+    let templates = crate::render::report::Templates::from_config(&config)
         .context("cannot load the report templates")?;
-    let view = ViewArgs {
-        at,
-        output: Output::Table,
-        sources,
-    };
-    let evaluation = run_evaluation(config, &view).await?;
+    let ctx = super::context(config, sources).await?;
+    let config = &ctx.config;
+    let at = at.unwrap_or_else(Utc::now);
+    let evaluation = evaluate_at(&ctx, at, Progress::Terminal).await?;
     let ledger = ledger::read(Path::new(&config.lifecycle.tombstone_dir));
     for problem in &ledger.problems {
         eprintln!("warning: reclamation ledger: {problem}");

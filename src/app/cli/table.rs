@@ -1,7 +1,8 @@
 //! `plan --output table`: one row per namespace.
 
+use crate::core::assess::Assessment;
 use crate::core::evaluate::Evaluation;
-use crate::core::plan::{Action, ActionKind};
+use crate::core::plan::{Action, ActionKind, NamespacePlan};
 use std::fmt::Write;
 
 fn cores(v: Option<f64>) -> String {
@@ -45,73 +46,30 @@ pub fn action_brief(a: &Action) -> String {
     }
 }
 
+const HEADERS: [&str; 12] = [
+    "NAMESPACE",
+    "STATE",
+    "TEAM",
+    "EXPIRES",
+    "IDLE",
+    "CPU REQ/USED",
+    "GAP",
+    "MEM REQ/USED",
+    "GAP",
+    "COST/H",
+    "WASTE/H",
+    "ACTIONS",
+];
+
+/// The table, one row per namespace, then what the columns mean.
 pub fn render(e: &Evaluation) -> String {
-    let headers = [
-        "NAMESPACE",
-        "STATE",
-        "TEAM",
-        "EXPIRES",
-        "IDLE",
-        "CPU REQ/USED",
-        "GAP",
-        "MEM REQ/USED",
-        "GAP",
-        "COST/H",
-        "WASTE/H",
-        "ACTIONS",
-    ];
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for (a, p) in e.assessments.iter().zip(&e.plan.namespaces) {
-        let (c, m) = (&a.rightsizing.cpu, &a.rightsizing.memory);
-        let expires = match a.expiry.at() {
-            Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
-            None if a.expiry.opted_out() => "never".into(),
-            None if !a.findings.is_empty()
-                && matches!(a.expiry, crate::core::assess::Expiry::Malformed { .. }) =>
-            {
-                "malformed".into()
-            }
-            None => "-".into(),
-        };
-        let actions: Vec<String> = p.actions.iter().map(action_brief).collect();
-        rows.push(vec![
-            a.name.clone(),
-            p.state.as_str().to_string(),
-            a.owner.team.clone().unwrap_or_else(|| "-".into()),
-            expires,
-            a.idle.verdict.as_str().to_string(),
-            format!("{}/{}", cores(c.requested), cores(c.used)),
-            gap(c.gap, c.flagged),
-            format!("{}/{}", bytes(m.requested), bytes(m.used)),
-            gap(m.gap, m.flagged),
-            money(a.cost.requested_per_hour),
-            money(a.cost.waste_per_hour),
-            if actions.is_empty() {
-                "-".into()
-            } else {
-                actions.join(",")
-            },
-        ]);
-    }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &[String]| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(&mut out, &headers.map(String::from));
-    for row in &rows {
-        line(&mut out, row);
-    }
+    let rows: Vec<Vec<String>> = e
+        .assessments
+        .iter()
+        .zip(&e.plan.namespaces)
+        .map(|(a, p)| row(a, p))
+        .collect();
+    let mut out = aligned(&HEADERS.map(String::from), &rows);
     let currency = e
         .assessments
         .first()
@@ -125,6 +83,59 @@ pub fn render(e: &Evaluation) -> String {
     );
     if e.plan.dry_run {
         let _ = writeln!(out, "dry-run: the actions above are planned, not executed.");
+    }
+    out
+}
+
+fn row(a: &Assessment, p: &NamespacePlan) -> Vec<String> {
+    let (c, m) = (&a.rightsizing.cpu, &a.rightsizing.memory);
+    let expires = match a.expiry.at() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None if a.expiry.opted_out() => "never".into(),
+        None if !a.findings.is_empty()
+            && matches!(a.expiry, crate::core::assess::Expiry::Malformed { .. }) =>
+        {
+            "malformed".into()
+        }
+        None => "-".into(),
+    };
+    let actions: Vec<String> = p.actions.iter().map(action_brief).collect();
+    vec![
+        a.name.clone(),
+        p.state.as_str().to_string(),
+        a.owner.team.clone().unwrap_or_else(|| "-".into()),
+        expires,
+        a.idle.verdict.as_str().to_string(),
+        format!("{}/{}", cores(c.requested), cores(c.used)),
+        gap(c.gap, c.flagged),
+        format!("{}/{}", bytes(m.requested), bytes(m.used)),
+        gap(m.gap, m.flagged),
+        money(a.cost.requested_per_hour),
+        money(a.cost.waste_per_hour),
+        if actions.is_empty() {
+            "-".into()
+        } else {
+            actions.join(",")
+        },
+    ]
+}
+
+/// The header and the rows in columns as wide as their widest cell.
+fn aligned(headers: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(headers).chain(rows.iter().map(Vec::as_slice)) {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
     }
     out
 }

@@ -13,19 +13,21 @@ pub mod report;
 pub mod schedule;
 
 use crate::app::act::{execute, unrecorded::Unrecorded, Actor, Deliver};
-use crate::app::collect::{collect, CollectError};
+use crate::app::collect::CollectError;
+use crate::app::context::Context;
 use crate::app::metrics::{Metrics, Source, CONTENT_TYPE};
+use crate::app::pipeline::{evaluate_at, lease_gate, Gate, Progress};
 use crate::core::config::{Config, Mode};
-use crate::core::evaluate::evaluate;
+use crate::core::evaluate::Evaluation;
 use crate::io::cluster::Cluster;
 use crate::io::lease::Elector;
-use crate::io::prometheus::Prometheus;
+use crate::render::report::Templates;
 use axum::{
     http::{header, StatusCode},
     routing::get,
     Router,
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clock::Clock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,16 +87,77 @@ pub fn identity() -> String {
         })
 }
 
+/// What the daemon's cycles and report runs share, made once at start.
+struct Daemon<'a, M> {
+    ctx: &'a Context,
+    mail: &'a M,
+    /// The weekly reports' templates, checked at start.
+    templates: Templates,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    elector: Arc<Elector>,
+    /// Mails accepted whose record could not be written: kept for the daemon's life.
+    unrecorded: Unrecorded,
+}
+
+/// What a wake-up is for.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    cycle: bool,
+    reports: bool,
+}
+
 /// Runs cycles until SIGTERM or SIGINT (or once, with `once`).
 pub async fn run(
-    config: &Config,
-    client: kube::Client,
-    prometheus_url: Option<&str>,
+    ctx: &Context,
+    templates: Templates,
     mail: &impl Deliver,
     once: bool,
 ) -> Result<(), DaemonError> {
-    let health = Arc::new(Health::default());
-    let metrics = Arc::new(Metrics::new());
+    let config = &ctx.config;
+    let (listener, address) = bind(config).await?;
+    let d = Daemon {
+        ctx,
+        mail,
+        templates,
+        health: Arc::new(Health::default()),
+        metrics: Arc::new(Metrics::new()),
+        elector: Arc::new(Elector::new(
+            ctx.client.clone(),
+            &config.own_namespace,
+            &config.daemon.lease_name,
+            identity(),
+            std_duration(config.daemon.lease_duration),
+        )),
+        unrecorded: Unrecorded::default(),
+    };
+    let server = serve(listener, d.health.clone(), d.metrics.clone());
+    // Dry-run writes nothing, the Lease included.
+    let stop = Arc::new(AtomicBool::new(false));
+    let renewing = (config.mode == Mode::Enforce).then(|| {
+        let (elector, stop) = (d.elector.clone(), stop.clone());
+        tokio::spawn(async move { elector.keep_renewing(&stop).await })
+    });
+    tracing::info!(
+        identity = d.elector.identity(),
+        listen = %address,
+        mode = ?config.mode,
+        schedule = %config.schedules.cycle.expression,
+        time_zone = config.time_zone.0.name(),
+        "kube-reclaimer started"
+    );
+    let result = reconcile(&d, once).await;
+    stop.store(true, Ordering::SeqCst);
+    if let Some(renewing) = renewing {
+        let _ = renewing.await;
+        d.elector.release().await;
+    }
+    server.abort();
+    tracing::info!("kube-reclaimer stopped");
+    result
+}
+
+async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, String), DaemonError> {
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -105,121 +168,59 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let app = {
-        let (health, metrics) = (health.clone(), metrics.clone());
-        Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let body = metrics.render();
-                    async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], body) }
-                }),
-            )
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route(
-                "/readyz",
-                get(move || {
-                    let answer = readiness(&health);
-                    async move { answer }
-                }),
-            )
-    };
-    let server = tokio::spawn(async move {
+    Ok((listener, address))
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` until aborted.
+fn serve(
+    listener: tokio::net::TcpListener,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], body) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let answer = readiness(&health);
+                async move { answer }
+            }),
+        );
+    tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "health server stopped");
         }
-    });
-    let elector = Arc::new(Elector::new(
-        client.clone(),
-        &config.own_namespace,
-        &config.daemon.lease_name,
-        identity(),
-        std_duration(config.daemon.lease_duration),
-    ));
-    // Acting needs the Lease (by its deadline) and a clock that agrees with the apiserver's.
-    let may_act = || elector.is_leader() && health.clock.trusted();
-    let deadline = std_duration(config.daemon.cycle_timeout);
-    // Dry-run writes nothing, the Lease included.
-    let stop = Arc::new(AtomicBool::new(false));
-    let renewing = (config.mode == Mode::Enforce).then(|| {
-        let (elector, stop) = (elector.clone(), stop.clone());
-        tokio::spawn(async move { elector.keep_renewing(&stop).await })
-    });
-    tracing::info!(
-        identity = elector.identity(),
-        listen = %address,
-        mode = ?config.mode,
-        schedule = %config.schedules.cycle.expression,
-        time_zone = config.time_zone.0.name(),
-        "kube-reclaimer started"
-    );
+    })
+}
+
+/// The loop: a cycle at start, then cycles and report runs on their schedules, until a
+/// signal (or after one cycle, with `once`).
+async fn reconcile<M: Deliver>(d: &Daemon<'_, M>, once: bool) -> Result<(), DaemonError> {
+    let config = &d.ctx.config;
     let mut terminate = shutdown_signal();
     let mut reporter = report::Reporter::default();
-    // Mails accepted whose record could not be written: kept for the daemon's life.
-    let unrecorded = Unrecorded::default();
     let mut first = true;
-    let result = loop {
-        let (mut run_cycle, mut run_report) = (true, false);
+    loop {
+        let mut due = Due {
+            cycle: true,
+            reports: false,
+        };
         if !(once || std::mem::take(&mut first)) {
-            let now = Utc::now();
-            let Some(next_cycle) =
-                schedule::next_run(&config.schedules.cycle, config.time_zone.0, now)
-            else {
-                break Err(DaemonError::NoNextRun(
-                    config.schedules.cycle.expression.clone(),
-                ));
-            };
-            // The weekly reports run on their own schedule; at the same time, after the cycle.
-            let next_report = schedule::next_run(&config.schedules.report, config.time_zone.0, now);
-            let next = next_report.map_or(next_cycle, |r| r.min(next_cycle));
-            (run_cycle, run_report) = (next_cycle == next, next_report == Some(next));
-            tracing::info!(next = %crate::core::model::rfc3339(next), cycle = run_cycle, reports = run_report, "waiting for the next cycle");
-            let wait = (next - Utc::now()).to_std().unwrap_or_default();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut terminate => break Ok(()),
+            match wait_for_next(config, &mut terminate).await? {
+                Some(next) => due = next,
+                None => return Ok(()),
             }
         }
         // One cycle at a time: the next is scheduled only after this one ends. A signal
         // during a cycle (or a report run) lets it finish, then stops.
-        let work = async {
-            let outcome = match run_cycle {
-                true => {
-                    let started = std::time::Instant::now();
-                    let work = cycle(
-                        config,
-                        &client,
-                        prometheus_url,
-                        mail,
-                        &elector,
-                        &health.clock,
-                        &metrics,
-                        &may_act,
-                        &unrecorded,
-                    );
-                    let outcome = match tokio::time::timeout(deadline, work).await {
-                        Ok(outcome) => outcome.map_err(DaemonError::Cycle),
-                        Err(_) => Err(DaemonError::Overrun(config.daemon.cycle_timeout)),
-                    };
-                    Some((outcome, started.elapsed().as_secs_f64()))
-                }
-                false => None,
-            };
-            if run_report {
-                let work = reporter.run(config, &client, prometheus_url, mail, &elector, &may_act);
-                if tokio::time::timeout(deadline, work).await.is_err() {
-                    metrics.record_error(Source::Deadline);
-                    tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report run did not finish within daemon.cycle_timeout; abandoned");
-                }
-            } else if config.mode == Mode::Enforce {
-                let work = reporter.retry(mail, &may_act, Utc::now());
-                if tokio::time::timeout(deadline, work).await.is_err() {
-                    metrics.record_error(Source::Deadline);
-                    tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report retries did not finish within daemon.cycle_timeout; abandoned");
-                }
-            }
-            outcome
-        };
+        let work = work(d, &mut reporter, due);
         tokio::pin!(work);
         let mut stopping = false;
         let outcome = loop {
@@ -233,37 +234,102 @@ pub async fn run(
         };
         match outcome {
             Some((Ok(()), seconds)) => {
-                health.ready.store(true, Ordering::SeqCst);
-                metrics.cycle_completed(seconds, Utc::now());
+                d.health.ready.store(true, Ordering::SeqCst);
+                d.metrics.cycle_completed(seconds, Utc::now());
             }
             Some((Err(e), _)) => {
-                metrics.record_error(match e {
+                d.metrics.record_error(match e {
                     DaemonError::Overrun(_) => Source::Deadline,
                     _ => Source::Kubernetes,
                 });
                 if once {
-                    break Err(e);
+                    return Err(e);
                 }
                 tracing::error!(error = %e, "cycle failed; retried at the next scheduled time")
             }
             None => {}
         }
         if once || stopping {
-            break Ok(());
+            return Ok(());
         }
-    };
-    stop.store(true, Ordering::SeqCst);
-    if let Some(renewing) = renewing {
-        let _ = renewing.await;
-        elector.release().await;
     }
-    server.abort();
-    tracing::info!("kube-reclaimer stopped");
-    result
 }
 
+/// Sleeps until the next cycle or report time and says which is due; `None` when a
+/// signal came first.
+async fn wait_for_next(
+    config: &Config,
+    terminate: &mut Shutdown,
+) -> Result<Option<Due>, DaemonError> {
+    let now = Utc::now();
+    let Some(next_cycle) = schedule::next_run(&config.schedules.cycle, config.time_zone.0, now)
+    else {
+        return Err(DaemonError::NoNextRun(
+            config.schedules.cycle.expression.clone(),
+        ));
+    };
+    // The weekly reports run on their own schedule; at the same time, after the cycle.
+    let next_report = schedule::next_run(&config.schedules.report, config.time_zone.0, now);
+    let next = next_report.map_or(next_cycle, |r| r.min(next_cycle));
+    let due = Due {
+        cycle: next_cycle == next,
+        reports: next_report == Some(next),
+    };
+    tracing::info!(next = %crate::core::model::rfc3339(next), cycle = due.cycle, reports = due.reports, "waiting for the next cycle");
+    let wait = (next - Utc::now()).to_std().unwrap_or_default();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(Some(due)),
+        _ = terminate => Ok(None),
+    }
+}
+
+/// What is due, each part within `daemon.cycle_timeout`: the cycle (its outcome and
+/// seconds), then the report run, or in enforce mode the report mails to try again.
+async fn work<M: Deliver>(
+    d: &Daemon<'_, M>,
+    reporter: &mut report::Reporter,
+    due: Due,
+) -> Option<(Result<(), DaemonError>, f64)> {
+    let config = &d.ctx.config;
+    let deadline = std_duration(config.daemon.cycle_timeout);
+    let outcome = match due.cycle {
+        true => {
+            let started = std::time::Instant::now();
+            let outcome = match tokio::time::timeout(deadline, cycle(d)).await {
+                Ok(outcome) => outcome.map_err(DaemonError::Cycle),
+                Err(_) => Err(DaemonError::Overrun(config.daemon.cycle_timeout)),
+            };
+            Some((outcome, started.elapsed().as_secs_f64()))
+        }
+        false => None,
+    };
+    let may_act = may_act(d);
+    if due.reports {
+        let work = reporter.run(d.ctx, &d.templates, d.mail, &d.elector, &may_act);
+        if tokio::time::timeout(deadline, work).await.is_err() {
+            d.metrics.record_error(Source::Deadline);
+            tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report run did not finish within daemon.cycle_timeout; abandoned");
+        }
+    } else if config.mode == Mode::Enforce {
+        let work = reporter.retry(d.mail, &may_act, Utc::now());
+        if tokio::time::timeout(deadline, work).await.is_err() {
+            d.metrics.record_error(Source::Deadline);
+            tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report retries did not finish within daemon.cycle_timeout; abandoned");
+        }
+    }
+    outcome
+}
+
+/// Acting needs the Lease (by its deadline) and a clock that agrees with the apiserver's.
+fn may_act<'d, M>(d: &'d Daemon<'_, M>) -> impl Fn() -> bool + Sync + 'd {
+    let (elector, health) = (&d.elector, &d.health);
+    move || elector.is_leader() && health.clock.trusted()
+}
+
+type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Resolves on SIGTERM or SIGINT.
-fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+fn shutdown_signal() -> Shutdown {
     Box::pin(async {
         #[cfg(unix)]
         {
@@ -287,21 +353,67 @@ fn shutdown_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> +
     })
 }
 
-/// Collect, assess, plan; the leader in enforce mode then acts, while `may_act` holds.
-#[allow(clippy::too_many_arguments)]
-async fn cycle(
-    config: &Config,
-    client: &kube::Client,
-    prometheus_url: Option<&str>,
-    mail: &impl Deliver,
-    elector: &Elector,
-    clock: &Clock,
-    metrics: &Metrics,
-    may_act: &(dyn Fn() -> bool + Sync),
-    unrecorded: &Unrecorded,
-) -> Result<(), CollectError> {
+/// Collect, assess, plan; the leader in enforce mode then acts, while it may.
+async fn cycle<M: Deliver>(d: &Daemon<'_, M>) -> Result<(), CollectError> {
+    let (config, metrics) = (&d.ctx.config, &d.metrics);
     let started = std::time::Instant::now();
-    let measured = clock::measure(client).await;
+    let trusted = check_clock(d).await;
+    let unknown = "its values are unknown";
+    let evaluation = evaluate_at(d.ctx, Utc::now(), Progress::Log { unknown }).await?;
+    metrics.record_evaluation(&evaluation, config);
+    let planned: usize = evaluation
+        .plan
+        .namespaces
+        .iter()
+        .map(|n| n.actions.len())
+        .sum();
+    let namespaces = evaluation.plan.namespaces.len();
+    match lease_gate(config.mode, trusted, &d.elector, "not acting this cycle").await {
+        Gate::DryRun => {
+            for n in &evaluation.plan.namespaces {
+                for a in &n.actions {
+                    tracing::info!(namespace = %n.name, action = %a.kind.as_str(), reason = %a.reason, "dry-run: would act");
+                }
+            }
+            tracing::info!(
+                namespaces,
+                planned,
+                seconds = started.elapsed().as_secs_f64(),
+                "cycle done (dry-run)"
+            );
+        }
+        Gate::Untrusted => {
+            metrics.set_leader(false);
+            tracing::info!(
+                namespaces,
+                planned,
+                "cycle done: not acting, the clock cannot be trusted"
+            );
+        }
+        gate @ (Gate::Unreachable | Gate::Follower) => {
+            if gate == Gate::Unreachable {
+                metrics.record_error(Source::Lease);
+            }
+            metrics.set_leader(false);
+            tracing::info!(
+                namespaces,
+                planned,
+                "cycle done: another replica holds the Lease, not acting"
+            );
+        }
+        Gate::Leader => {
+            metrics.set_leader(true);
+            act(d, &evaluation, planned, started).await;
+        }
+    }
+    Ok(())
+}
+
+/// Measures the clock against the apiserver's and records it; whether it is trusted.
+async fn check_clock<M>(d: &Daemon<'_, M>) -> bool {
+    let config = &d.ctx.config;
+    let (clock, metrics) = (&d.health.clock, &d.metrics);
+    let measured = clock::measure(&d.ctx.client).await;
     let trusted = clock.record(&measured, config.daemon.max_clock_skew.as_seconds() as f64);
     metrics.set_clock_skew(measured.as_ref().ok().map(|s| s.seconds), !trusted);
     if let Some(why) = clock.refusal() {
@@ -310,76 +422,28 @@ async fn cycle(
         }
         tracing::warn!(reason = %why, "not acting this cycle: planning and exporting only");
     }
-    let now = Utc::now();
-    let at: DateTime<Utc> =
-        now - chrono::TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
-    let prometheus = Prometheus::connect(config, prometheus_url);
-    let collected = collect(config, client, prometheus, at).await?;
-    for (source, report) in [
-        ("kubernetes", &collected.sources.kubernetes),
-        ("prometheus", &collected.sources.prometheus),
-    ] {
-        for problem in &report.problems {
-            tracing::warn!(source, status = %report.status, %problem, "source problem; its values are unknown");
-        }
-    }
-    let evaluation = evaluate(collected, config, at);
-    metrics.record_evaluation(&evaluation, config);
-    let planned: usize = evaluation
-        .plan
-        .namespaces
-        .iter()
-        .map(|n| n.actions.len())
-        .sum();
-    if config.mode == Mode::DryRun {
-        for n in &evaluation.plan.namespaces {
-            for a in &n.actions {
-                tracing::info!(namespace = %n.name, action = %a.kind.as_str(), reason = %a.reason, "dry-run: would act");
-            }
-        }
-        tracing::info!(
-            namespaces = evaluation.plan.namespaces.len(),
-            planned,
-            seconds = started.elapsed().as_secs_f64(),
-            "cycle done (dry-run)"
-        );
-        return Ok(());
-    }
-    if !trusted {
-        metrics.set_leader(false);
-        tracing::info!(
-            namespaces = evaluation.plan.namespaces.len(),
-            planned,
-            "cycle done: not acting, the clock cannot be trusted"
-        );
-        return Ok(());
-    }
-    let leader = match elector.try_acquire(Utc::now()).await {
-        Ok(leader) => leader,
-        Err(e) => {
-            metrics.record_error(Source::Lease);
-            tracing::warn!(error = %e, "cannot reach the leader Lease; not acting this cycle");
-            false
-        }
-    };
-    metrics.set_leader(leader);
-    if !leader {
-        tracing::info!(
-            namespaces = evaluation.plan.namespaces.len(),
-            planned,
-            "cycle done: another replica holds the Lease, not acting"
-        );
-        return Ok(());
-    }
-    let cluster = Cluster::new(client.clone());
+    trusted
+}
+
+/// The leader acts on the plan, action by action while it may.
+async fn act<M: Deliver>(
+    d: &Daemon<'_, M>,
+    evaluation: &Evaluation,
+    planned: usize,
+    started: std::time::Instant,
+) {
+    let config = &d.ctx.config;
+    let metrics = &d.metrics;
+    let cluster = Cluster::new(d.ctx.client.clone());
+    let may_act = may_act(d);
     let actor = Actor {
         config,
         cluster: &cluster,
-        mail,
-        may_act,
-        unrecorded,
+        mail: d.mail,
+        may_act: &may_act,
+        unrecorded: &d.unrecorded,
     };
-    let acted = execute(&evaluation, &actor, at).await;
+    let acted = execute(evaluation, &actor, evaluation.at).await;
     metrics.record_done(&acted);
     tracing::info!(
         namespaces = evaluation.plan.namespaces.len(),
@@ -388,5 +452,4 @@ async fn cycle(
         seconds = started.elapsed().as_secs_f64(),
         "cycle done"
     );
-    Ok(())
 }

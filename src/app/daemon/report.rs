@@ -13,17 +13,17 @@
 //! restart: `kube-reclaimer report --out DIR` writes the same reports.
 
 use crate::app::act::Deliver;
-use crate::app::collect::{collect, CollectError};
-use crate::core::config::{Config, Mode};
-use crate::core::evaluate::evaluate;
+use crate::app::collect::CollectError;
+use crate::app::context::Context;
+use crate::app::pipeline::{evaluate_at, lease_gate, Gate, Progress};
 use crate::core::ledger;
 use crate::core::notice::Rendered;
 use crate::core::report::{self};
 use crate::io::lease::Elector;
-use crate::io::prometheus::Prometheus;
 use crate::io::smtp::Attachment;
-use crate::render::report::ReportMail;
+use crate::render::report::{ReportMail, Templates};
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
 use std::path::Path;
 
 /// How long a mail that was not accepted is tried again.
@@ -35,11 +35,29 @@ pub struct Outcome {
     /// `team-payments`, `unassigned`, `finops`.
     pub report: String,
     pub recipients: Vec<String>,
-    /// `sent`, `failed`, `skipped` (nobody to send to, not the Lease holder by its
-    /// deadline, or a clock that differs from the apiserver's) or
-    /// `dry-run`.
-    pub outcome: &'static str,
+    pub outcome: Status,
     pub detail: String,
+}
+
+/// What became of one report mail, as logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Sent,
+    Failed,
+    /// Nobody to send to, not the Lease holder by its deadline, or a clock that differs
+    /// from the apiserver's.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
 }
 
 /// The report's CSV as an attachment.
@@ -53,10 +71,11 @@ pub fn attachment(m: &ReportMail) -> Attachment {
 
 fn log(o: &Outcome) {
     let recipients = o.recipients.join(", ");
-    if o.outcome == "failed" {
-        tracing::warn!(report = %o.report, %recipients, outcome = o.outcome, detail = %o.detail, "weekly report");
+    let outcome = o.outcome.as_str();
+    if o.outcome == Status::Failed {
+        tracing::warn!(report = %o.report, %recipients, outcome, detail = %o.detail, "weekly report");
     } else {
-        tracing::info!(report = %o.report, %recipients, outcome = o.outcome, detail = %o.detail, "weekly report");
+        tracing::info!(report = %o.report, %recipients, outcome, detail = %o.detail, "weekly report");
     }
 }
 
@@ -77,12 +96,12 @@ pub async fn send(
         };
         let o = if m.recipients.is_empty() {
             outcome(
-                "skipped",
+                Status::Skipped,
                 format!("nobody to send it to: {} is empty", m.recipients_key),
             )
         } else if !may_send() {
             outcome(
-                "skipped",
+                Status::Skipped,
                 "lost the leader Lease, or the clock is not trusted".into(),
             )
         } else {
@@ -95,8 +114,8 @@ pub async fn send(
                 .deliver_report(&m.recipients, &rendered, &[attachment(m)])
                 .await
             {
-                Ok(()) => outcome("sent", m.subject.clone()),
-                Err(e) => outcome("failed", e.to_string()),
+                Ok(()) => outcome(Status::Sent, m.subject.clone()),
+                Err(e) => outcome(Status::Failed, e.to_string()),
             }
         };
         log(&o);
@@ -122,15 +141,14 @@ impl Reporter {
     /// every report; the Lease holder in enforce mode sends them, dry-run logs them.
     pub async fn run(
         &mut self,
-        config: &Config,
-        client: &kube::Client,
-        prometheus_url: Option<&str>,
+        ctx: &Context,
+        templates: &Templates,
         deliver: &impl Deliver,
         elector: &Elector,
         may_send: &(dyn Fn() -> bool + Sync),
     ) {
         let started = std::time::Instant::now();
-        let mails = match prepare(config, client, prometheus_url).await {
+        let mails = match prepare(ctx, templates).await {
             Ok(mails) => mails,
             Err(e) => {
                 tracing::error!(error = %e, "weekly reports not made; next at the next report time");
@@ -138,25 +156,31 @@ impl Reporter {
             }
         };
         let now = Utc::now();
-        if config.mode == Mode::DryRun {
-            for m in &mails {
-                tracing::info!(report = %m.name, recipients = %m.recipients.join(", "), subject = %m.subject, "dry-run: would send weekly report");
+        // The clock is checked right before each mail (`may_send`).
+        match lease_gate(ctx.config.mode, true, elector, "not sending weekly reports").await {
+            Gate::DryRun => {
+                for m in &mails {
+                    tracing::info!(report = %m.name, recipients = %m.recipients.join(", "), subject = %m.subject, "dry-run: would send weekly report");
+                }
+                return;
             }
-            return;
-        }
-        let leader = elector.try_acquire(now).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot reach the leader Lease; not sending weekly reports");
-            false
-        });
-        if !leader {
-            tracing::info!("another replica holds the Lease: it sends the weekly reports");
-            return;
+            Gate::Leader => {}
+            Gate::Untrusted | Gate::Unreachable | Gate::Follower => {
+                tracing::info!("another replica holds the Lease: it sends the weekly reports");
+                return;
+            }
         }
         let outcomes = send(&mails, deliver, may_send).await;
         self.keep_failed(&mails, &outcomes, now);
         tracing::info!(
-            sent = outcomes.iter().filter(|o| o.outcome == "sent").count(),
-            failed = outcomes.iter().filter(|o| o.outcome == "failed").count(),
+            sent = outcomes
+                .iter()
+                .filter(|o| o.outcome == Status::Sent)
+                .count(),
+            failed = outcomes
+                .iter()
+                .filter(|o| o.outcome == Status::Failed)
+                .count(),
             seconds = started.elapsed().as_secs_f64(),
             "weekly reports done"
         );
@@ -185,7 +209,7 @@ impl Reporter {
         }
         for (at, m) in current {
             let outcomes = send(std::slice::from_ref(&m), deliver, may_send).await;
-            if outcomes.iter().any(|o| o.outcome == "failed") {
+            if outcomes.iter().any(|o| o.outcome == Status::Failed) {
                 self.pending.push((at, m));
             }
         }
@@ -193,7 +217,7 @@ impl Reporter {
 
     fn keep_failed(&mut self, mails: &[ReportMail], outcomes: &[Outcome], at: DateTime<Utc>) {
         for (m, o) in mails.iter().zip(outcomes) {
-            if o.outcome == "failed" {
+            if o.outcome == Status::Failed {
                 self.pending.push((at, m.clone()));
             }
         }
@@ -201,25 +225,10 @@ impl Reporter {
 }
 
 /// Collects and evaluates now, reads the ledger, renders the reports.
-async fn prepare(
-    config: &Config,
-    client: &kube::Client,
-    prometheus_url: Option<&str>,
-) -> Result<Vec<ReportMail>, ReportRunError> {
-    let now = Utc::now();
-    let at = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
-    let templates = crate::render::report::Templates::from_config(config)?;
-    let prometheus = Prometheus::connect(config, prometheus_url);
-    let collected = collect(config, client, prometheus, at).await?;
-    for (source, r) in [
-        ("kubernetes", &collected.sources.kubernetes),
-        ("prometheus", &collected.sources.prometheus),
-    ] {
-        for problem in &r.problems {
-            tracing::warn!(source, status = %r.status, %problem, "source problem; the reports show its values as unknown");
-        }
-    }
-    let evaluation = evaluate(collected, config, at);
+async fn prepare(ctx: &Context, templates: &Templates) -> Result<Vec<ReportMail>, ReportRunError> {
+    let config = &ctx.config;
+    let unknown = "the reports show its values as unknown";
+    let evaluation = evaluate_at(ctx, Utc::now(), Progress::Log { unknown }).await?;
     let ledger = ledger::read(Path::new(&config.lifecycle.tombstone_dir));
     for problem in &ledger.problems {
         tracing::warn!(%problem, "reclamation ledger; the reports say what could not be read");
@@ -228,7 +237,7 @@ async fn prepare(
     for team in &reports.empty_teams {
         tracing::info!(team = %team, "team has no namespaces: no weekly report");
     }
-    Ok(crate::render::report::render(&reports, &templates, config)?)
+    Ok(crate::render::report::render(&reports, templates, config)?)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +312,17 @@ mod tests {
     }
 
     fn outcomes(o: &[Outcome]) -> Vec<(&str, &str)> {
-        o.iter().map(|o| (o.report.as_str(), o.outcome)).collect()
+        o.iter()
+            .map(|o| (o.report.as_str(), o.outcome.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_outcome_is_logged_by_its_serde_name() {
+        for status in [Status::Sent, Status::Failed, Status::Skipped] {
+            let name = serde_json::to_value(status).unwrap();
+            assert_eq!(name.as_str(), Some(status.as_str()));
+        }
     }
 
     #[tokio::test]

@@ -24,10 +24,9 @@ use crate::core::assess::{
 };
 use crate::core::collected::Sources;
 use crate::core::config::Config;
-use crate::core::evaluate::Evaluation;
+use crate::core::evaluate::{reclaim_after, Evaluation, Pending};
 use crate::core::ledger::{Entry, Ledger};
-use crate::core::model::Observation;
-use crate::core::plan::{ActionKind, Lifecycle, NamespacePlan, Reason, State};
+use crate::core::plan::{Lifecycle, NamespacePlan, Reason, State};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// How far the report looks back (reclaimed) and ahead (upcoming).
@@ -174,9 +173,11 @@ impl Row {
         self.idle == Verdict::Idle || self.reclaim_after.is_some()
     }
 
-    fn new(a: &Assessment, p: &NamespacePlan, obs: &Observation, config: &Config) -> Row {
+    fn new(a: &Assessment, p: &NamespacePlan, lifecycle: &Lifecycle, config: &Config) -> Row {
         let group = group_of(a.owner.team.as_deref(), config);
-        let (reclaim_after, reclaim_cause) = pending_reclamation(p, obs, config);
+        let grace = config.lifecycle.grace_period;
+        let pending = reclaim_after(p, lifecycle, grace, Pending::Planned);
+        let (reclaim_after, reclaim_cause) = (pending.map(|(t, _)| t), pending.map(|(_, r)| r));
         Row {
             namespace: a.name.clone(),
             team: a.owner.team.clone(),
@@ -203,34 +204,6 @@ impl Row {
             reclaim_after,
             reclaim_cause,
         }
-    }
-}
-
-/// When the namespace is to be reclaimed, as the plan sees it: marked now (earliest
-/// reclamation a grace period from now), due now, or marked earlier and still standing.
-/// Nothing when the mark is being removed, or the namespace already sleeps.
-fn pending_reclamation(
-    p: &NamespacePlan,
-    obs: &Observation,
-    config: &Config,
-) -> (Option<DateTime<Utc>>, Option<Reason>) {
-    for action in &p.actions {
-        match &action.kind {
-            ActionKind::Mark {
-                cause,
-                reclaim_after,
-            } => return (Some(*reclaim_after), Some(*cause)),
-            ActionKind::Unmark | ActionKind::Wake => return (None, None),
-            _ => {}
-        }
-    }
-    let lifecycle = Lifecycle::of(&obs.namespace, &config.keys.state_prefix);
-    match (&lifecycle.mark, lifecycle.sleeping_since) {
-        (Some(mark), None) if p.state != State::Protected && p.state != State::OptedOut => (
-            Some(mark.due_at(config.lifecycle.grace_period)),
-            Some(mark.reason),
-        ),
-        _ => (None, None),
     }
 }
 
@@ -416,8 +389,8 @@ pub fn build(e: &Evaluation, ledger: &Ledger, config: &Config) -> Reports {
         .assessments
         .iter()
         .zip(&e.plan.namespaces)
-        .zip(&e.observations)
-        .map(|((a, p), o)| Row::new(a, p, o, config))
+        .zip(&e.lifecycles)
+        .map(|((a, p), l)| Row::new(a, p, l, config))
         .collect();
     rows.sort_by(by_waste);
     let all_upcoming = upcoming(&rows, e.at);
