@@ -136,7 +136,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 pub async fn execute(cli: Cli) -> anyhow::Result<String> {
     match cli.command {
         Command::Config(ConfigCommand::Check { file, effective }) => {
-            let config = Config::load(&file)?;
+            let config = crate::io::config_file::load(&file)?;
             if effective {
                 serde_saphyr::to_string(&config)
                     .map(|yaml| format!("{}\n", yaml.trim_end()))
@@ -282,7 +282,7 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 
 fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
     match &arg.config {
-        Some(path) => Ok(Config::load(path)?),
+        Some(path) => Ok(crate::io::config_file::load(path)?),
         None => {
             eprintln!("note: no --config given: using the built-in defaults (mode dry-run)");
             Ok(Config::default())
