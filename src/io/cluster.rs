@@ -11,6 +11,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Why the namespace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("Kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+}
+
+/// Why a write to the cluster (or the tombstone before a deletion) did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// Someone changed the namespace since it was read: re-read and re-plan, never overwrite.
@@ -216,7 +224,7 @@ impl Cluster {
     }
 
     /// The namespace as it is now, if it exists.
-    pub async fn read(&self, name: &str) -> Result<Option<Namespace>, WriteError> {
+    pub async fn read(&self, name: &str) -> Result<Option<Namespace>, ReadError> {
         Ok(self.namespaces().get_opt(name).await?)
     }
 
