@@ -678,58 +678,6 @@ pub fn fingerprint(findings: &[Finding]) -> String {
     format!("{hash:016x}")
 }
 
-impl Lifecycle {
-    /// The state after `action` was carried out at `now` (mails accepted, writes done).
-    pub fn after(&self, action: &ActionKind, now: DateTime<Utc>) -> Lifecycle {
-        let mut next = self.clone();
-        next.unreadable.clear();
-        match action {
-            ActionKind::Remind {
-                expires_at, covers, ..
-            } => {
-                let mut sent = self.reminded(*expires_at).to_vec();
-                for o in covers {
-                    if !sent.contains(o) {
-                        sent.push(*o);
-                    }
-                }
-                sent.sort_by(|a, b| b.cmp(a));
-                next.reminders = Some(Reminders {
-                    expires_at: *expires_at,
-                    sent,
-                });
-            }
-            ActionKind::Mark {
-                cause,
-                reclaim_after,
-            } => {
-                next.mark = Some(Mark {
-                    reason: *cause,
-                    marked_at: now,
-                    notified_at: now,
-                    reclaim_after: *reclaim_after,
-                });
-            }
-            ActionKind::Unmark => next.mark = None,
-            ActionKind::Wake => {
-                next.mark = None;
-                next.sleeping_since = None;
-                next.replicas = None;
-            }
-            ActionKind::Reclaim {
-                by: ReclaimBy::Sleep,
-                ..
-            } => next.sleeping_since = Some(now),
-            ActionKind::ReportFindings { fingerprint, .. } => {
-                next.reported = Some(fingerprint.clone())
-            }
-            ActionKind::Reclaim { .. } | ActionKind::ReclaimDeferred { .. } | ActionKind::Alert => {
-            }
-        }
-        next
-    }
-}
-
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
