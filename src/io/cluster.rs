@@ -1,5 +1,6 @@
 //! The only writer to the cluster: lifecycle annotations (guarded by resourceVersion),
-//! events, tombstones, and the guarded deletion of a namespace.
+//! events, tombstones, and the guarded deletion of a namespace; with the fresh read of a
+//! namespace that each write is checked against.
 
 use k8s_openapi::api::core::v1::{Event, Namespace, ObjectReference};
 use kube::api::{

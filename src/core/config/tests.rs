@@ -1,3 +1,6 @@
+//! Tests of the configuration: built-in defaults, values in their natural notation,
+//! and every refusal naming its key, its value and what is allowed.
+
 use super::*;
 use crate::core::model::{Quantity, Span};
 
