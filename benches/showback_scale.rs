@@ -13,8 +13,9 @@ use kube_reclaimer::app::metrics::Metrics;
 use kube_reclaimer::core::collected::{Collected, SourceReport, SourceStatus, Sources};
 use kube_reclaimer::core::config::{Config, Email};
 use kube_reclaimer::core::evaluate::evaluate;
+use kube_reclaimer::core::fixtures::{v, Ns};
 use kube_reclaimer::core::ledger::Ledger;
-use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload, GIB};
+use kube_reclaimer::core::model::{Observation, Sample, GIB};
 use kube_reclaimer::core::report;
 use std::time::Instant;
 
@@ -28,65 +29,38 @@ fn env_or(name: &str, default: usize) -> usize {
 /// Namespaces of every kind: busy, over-provisioned, idle, expiring, expired, unknown
 /// usage, unlabelled; deterministic.
 fn observations(count: usize, teams: usize, at: DateTime<Utc>) -> Vec<Observation> {
+    let created = (at - TimeDelta::days(60)).to_rfc3339();
+    let history = (at - TimeDelta::days(30)).to_rfc3339();
     (0..count)
         .map(|i| {
-            let mut labels = std::collections::BTreeMap::new();
+            let cores = 0.25 * (1 + i % 16) as f64;
+            let mut ns = Ns::new(&format!("ns-{i:05}"))
+                .created(&created)
+                .requests(5, cores, cores * 2.0 * GIB)
+                .history_since(Some(&history));
+            ns.0.namespace.uid = format!("uid-{i}");
             if i % 10 != 0 {
-                labels.insert(
-                    "kube-reclaimer.io/team".into(),
-                    format!("team-{}", i % teams),
-                );
+                ns = ns.label("kube-reclaimer.io/team", &format!("team-{}", i % teams));
             }
             match i % 7 {
                 0 => {
                     let date = (at + TimeDelta::days((i % 20) as i64 - 5)).format("%Y-%m-%d");
-                    labels.insert("kube-reclaimer.io/expires".into(), date.to_string());
+                    ns = ns.label("kube-reclaimer.io/expires", &date.to_string());
                 }
-                1 => {
-                    labels.insert("kube-reclaimer.io/ttl".into(), "30d".into());
-                }
+                1 => ns = ns.label("kube-reclaimer.io/ttl", "30d"),
                 _ => {}
             }
-            let cores = 0.25 * (1 + i % 16) as f64;
-            let value = |v: f64| Sample::Value { value: v };
             let share = [0.02, 0.3, 0.9, 0.001][i % 4];
-            let usage = if i % 13 == 0 {
-                Usage {
-                    cpu_quantile_cores: Sample::NoSeries,
-                    cpu_max_cores: Sample::NoSeries,
-                    memory_bytes: Sample::NoSeries,
-                    network_max_bytes_per_second: Sample::NoSeries,
-                    history_since: Some(at - TimeDelta::days(30)),
-                    history_missing: None,
-                }
+            let ns = if i % 13 == 0 {
+                ns.cpu(Sample::NoSeries, Sample::NoSeries)
+                    .memory(Sample::NoSeries)
+                    .network(Sample::NoSeries)
             } else {
-                Usage {
-                    cpu_quantile_cores: value(cores * share),
-                    cpu_max_cores: value(cores * share * 1.5),
-                    memory_bytes: value(GIB * cores * share * 2.0),
-                    network_max_bytes_per_second: value(if share < 0.01 { 10.0 } else { 5e4 }),
-                    history_since: Some(at - TimeDelta::days(30)),
-                    history_missing: None,
-                }
+                ns.cpu(v(cores * share), v(cores * share * 1.5))
+                    .memory(v(GIB * cores * share * 2.0))
+                    .network(v(if share < 0.01 { 10.0 } else { 5e4 }))
             };
-            Observation {
-                namespace: NamespaceMeta {
-                    name: format!("ns-{i:05}"),
-                    uid: format!("uid-{i}"),
-                    created_at: at - TimeDelta::days(60),
-                    labels,
-                    annotations: Default::default(),
-                    deleting_since: None,
-                },
-                workload: Some(Workload {
-                    pods: 5,
-                    cpu_request_cores: cores,
-                    memory_request_bytes: cores * 2.0 * GIB,
-                }),
-                quotas: Some(vec![]),
-                volumes: Some(Default::default()),
-                usage,
-            }
+            ns.build()
         })
         .collect()
 }

@@ -10,8 +10,9 @@ use kube_reclaimer::app::metrics::Metrics;
 use kube_reclaimer::core::collected::{Collected, Sources};
 use kube_reclaimer::core::config::Config;
 use kube_reclaimer::core::evaluate::evaluate;
-use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
-use std::collections::{BTreeMap, BTreeSet};
+use kube_reclaimer::core::fixtures::{v, Ns};
+use kube_reclaimer::core::model::Observation;
+use std::collections::BTreeSet;
 use support::dashboards::{self, BUILTINS};
 
 const DATASOURCE: &str = "${datasource}";
@@ -26,45 +27,22 @@ fn at() -> DateTime<Utc> {
 /// (past) and a standing mark.
 fn marked_namespace() -> Observation {
     let marked_at = (at() - Duration::days(1)).to_rfc3339();
-    let annotations: BTreeMap<String, String> = [
-        ("marked-at", marked_at.clone()),
-        ("notified-at", marked_at),
-        ("reclaim-after", (at() + Duration::days(2)).to_rfc3339()),
-        ("reason", "expired".to_string()),
-        ("uid", "uid-team-a".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("kube-reclaimer.io/{k}"), v))
-    .collect();
-    let value = |value| Sample::Value { value };
-    Observation {
-        namespace: NamespaceMeta {
-            name: "team-a".into(),
-            uid: "uid-team-a".into(),
-            created_at: at() - Duration::days(30),
-            labels: BTreeMap::from([
-                ("kube-reclaimer.io/team".into(), "payments".into()),
-                ("kube-reclaimer.io/expires".into(), "2026-11-01".into()),
-            ]),
-            annotations,
-            deleting_since: None,
-        },
-        workload: Some(Workload {
-            pods: 2,
-            cpu_request_cores: 1.0,
-            memory_request_bytes: 2e9,
-        }),
-        quotas: Some(Vec::new()),
-        volumes: Some(Default::default()),
-        usage: Usage {
-            cpu_quantile_cores: value(0.2),
-            cpu_max_cores: value(0.4),
-            memory_bytes: value(5e8),
-            network_max_bytes_per_second: value(1e4),
-            history_since: Some(at() - Duration::days(20)),
-            history_missing: None,
-        },
-    }
+    let reclaim_after = (at() + Duration::days(2)).to_rfc3339();
+    Ns::new("team-a")
+        .created(&(at() - Duration::days(30)).to_rfc3339())
+        .label("kube-reclaimer.io/team", "payments")
+        .label("kube-reclaimer.io/expires", "2026-11-01")
+        .annotation("kube-reclaimer.io/marked-at", &marked_at)
+        .annotation("kube-reclaimer.io/notified-at", &marked_at)
+        .annotation("kube-reclaimer.io/reclaim-after", &reclaim_after)
+        .annotation("kube-reclaimer.io/reason", "expired")
+        .ours()
+        .requests(2, 1.0, 2e9)
+        .cpu(v(0.2), v(0.4))
+        .memory(v(5e8))
+        .network(v(1e4))
+        .history_since(Some(&(at() - Duration::days(20)).to_rfc3339()))
+        .build()
 }
 
 /// Sample names the exporter renders once every family has a sample.

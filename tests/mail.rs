@@ -728,38 +728,27 @@ fn report_observation(
     requests: (u32, f64, f64),
     usage: Option<(f64, f64)>,
 ) -> kube_reclaimer::core::model::Observation {
-    use kube_reclaimer::core::model::{NamespaceMeta, Observation, Sample, Usage, Workload};
-    let at = utc(REPORT_AT);
-    Observation {
-        namespace: NamespaceMeta {
-            name: name.into(),
-            uid: format!("uid-{name}"),
-            created_at: at - chrono::TimeDelta::days(30),
-            labels: team
-                .map(|t| ("kube-reclaimer.io/team".to_string(), t.to_string()))
-                .into_iter()
-                .collect(),
-            annotations: BTreeMap::new(),
-            deleting_since: None,
-        },
-        workload: Some(Workload {
-            pods: requests.0,
-            cpu_request_cores: requests.1,
-            memory_request_bytes: requests.2,
-        }),
-        quotas: Some(vec![]),
-        volumes: Some(Default::default()),
-        usage: match usage {
-            Some((cores, bytes)) => Usage {
-                cpu_quantile_cores: Sample::Value { value: cores },
-                cpu_max_cores: Sample::Value { value: cores * 2.0 },
-                memory_bytes: Sample::Value { value: bytes },
-                network_max_bytes_per_second: Sample::Value { value: 50_000.0 },
-                history_since: Some(at - chrono::TimeDelta::days(30)),
-                history_missing: None,
-            },
-            None => Usage::unavailable("the query timed out"),
-        },
+    use kube_reclaimer::core::fixtures::{v, Ns};
+    use kube_reclaimer::core::model::Usage;
+    let month_ago = (utc(REPORT_AT) - chrono::TimeDelta::days(30)).to_rfc3339();
+    let mut ns = Ns::new(name)
+        .created(&month_ago)
+        .requests(requests.0, requests.1, requests.2);
+    if let Some(team) = team {
+        ns = ns.label("kube-reclaimer.io/team", team);
+    }
+    match usage {
+        Some((cores, bytes)) => ns
+            .cpu(v(cores), v(cores * 2.0))
+            .memory(v(bytes))
+            .network(v(50_000.0))
+            .history_since(Some(&month_ago))
+            .build(),
+        None => {
+            let mut obs = ns.build();
+            obs.usage = Usage::unavailable("the query timed out");
+            obs
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The only writer to the cluster: lifecycle annotations (guarded by resourceVersion),
-//! events, tombstones, and the guarded deletion of a namespace.
+//! events, tombstones, and the guarded deletion of a namespace; with the fresh read of a
+//! namespace that each write is checked against.
 
 use k8s_openapi::api::core::v1::{Event, Namespace, ObjectReference};
 use kube::api::{
@@ -10,6 +11,14 @@ use kube::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Why the namespace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("Kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+}
+
+/// Why a write to the cluster (or the tombstone before a deletion) did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// Someone changed the namespace since it was read: re-read and re-plan, never overwrite.
@@ -207,7 +216,7 @@ impl Cluster {
     }
 
     /// The namespace as it is now, if it exists.
-    pub async fn read(&self, name: &str) -> Result<Option<Namespace>, WriteError> {
+    pub async fn read(&self, name: &str) -> Result<Option<Namespace>, ReadError> {
         Ok(self.namespaces().get_opt(name).await?)
     }
 

@@ -50,43 +50,77 @@ pub async fn inventory(
     at: DateTime<Utc>,
     page_size: u32,
 ) -> Result<Inventory, kube::Error> {
-    let mut requests = 0;
-    let mut namespaces = Vec::new();
-    paginate(
-        &Api::<Namespace>::all(client.clone()),
+    let mut lister = Lister {
+        client,
         page_size,
-        &mut requests,
-        |page| {
+        requests: 0,
+    };
+    let namespaces = lister.namespaces(at).await?;
+    let (workloads, pods_seen) = lister.workloads().await;
+    let quotas = lister.quotas().await;
+    let (bound_to, persistent_volumes_error) = lister.bound_volumes().await;
+    let volumes = lister.claims(&bound_to).await;
+    Ok(Inventory {
+        namespaces,
+        workloads,
+        quotas,
+        volumes,
+        persistent_volumes_error,
+        pods_seen,
+        requests: lister.requests,
+    })
+}
+
+/// Lists one kind after another, page by page, counting the requests.
+struct Lister<'a> {
+    client: &'a Client,
+    page_size: u32,
+    requests: u32,
+}
+
+impl Lister<'_> {
+    async fn each_page<K>(&mut self, fold: impl FnMut(ObjectList<K>)) -> Result<(), kube::Error>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api = Api::<K>::all(self.client.clone());
+        paginate(&api, self.page_size, &mut self.requests, fold).await
+    }
+
+    async fn namespaces(&mut self, at: DateTime<Utc>) -> Result<Vec<NamespaceMeta>, kube::Error> {
+        let mut namespaces = Vec::new();
+        self.each_page(|page: ObjectList<Namespace>| {
             namespaces.extend(
                 page.items
                     .into_iter()
                     .filter_map(|ns| namespace_meta(ns, at)),
             );
-        },
-    )
-    .await?;
-    let mut workloads = Workloads::default();
-    let mut pods_seen = 0;
-    let pods = paginate(
-        &Api::<Pod>::all(client.clone()),
-        page_size,
-        &mut requests,
-        |page| {
-            pods_seen += page.items.len();
-            for pod in page.items {
-                workloads.add(&pod);
-            }
-        },
-    )
-    .await
-    .map(|()| workloads.0)
-    .map_err(|e| format!("cannot list pods: {e}"));
-    let mut quotas: HashMap<String, Vec<QuotaObservation>> = HashMap::new();
-    let quota_result = paginate(
-        &Api::<ResourceQuota>::all(client.clone()),
-        page_size,
-        &mut requests,
-        |page| {
+        })
+        .await?;
+        Ok(namespaces)
+    }
+
+    /// Requests per namespace, and how many pods were seen.
+    async fn workloads(&mut self) -> (Result<HashMap<String, Workload>, String>, usize) {
+        let mut workloads = Workloads::default();
+        let mut pods_seen = 0;
+        let listed = self
+            .each_page(|page: ObjectList<Pod>| {
+                pods_seen += page.items.len();
+                for pod in page.items {
+                    workloads.add(&pod);
+                }
+            })
+            .await
+            .map(|()| workloads.0)
+            .map_err(|e| format!("cannot list pods: {e}"));
+        (listed, pods_seen)
+    }
+
+    async fn quotas(&mut self) -> Result<HashMap<String, Vec<QuotaObservation>>, String> {
+        let mut quotas: HashMap<String, Vec<QuotaObservation>> = HashMap::new();
+        self.each_page(|page: ObjectList<ResourceQuota>| {
             for quota in page.items {
                 if let Some(ns) = quota.metadata.namespace.clone() {
                     quotas
@@ -95,52 +129,46 @@ pub async fn inventory(
                         .push(quota_observation(&quota));
                 }
             }
-        },
-    )
-    .await
-    .map(|()| quotas)
-    .map_err(|e| format!("cannot list resource quotas: {e}"));
-    let mut bound_to: HashMap<(String, String), BoundVolume> = HashMap::new();
-    let persistent_volumes_error = paginate(
-        &Api::<PersistentVolume>::all(client.clone()),
-        page_size,
-        &mut requests,
-        |page| {
-            for pv in page.items {
-                if let Some((claim, volume)) = bound_volume(pv) {
-                    bound_to.insert(claim, volume);
+        })
+        .await
+        .map(|()| quotas)
+        .map_err(|e| format!("cannot list resource quotas: {e}"))
+    }
+
+    /// PersistentVolumes by the claim they are bound to, and why they could not be
+    /// listed, if they could not.
+    async fn bound_volumes(&mut self) -> (HashMap<(String, String), BoundVolume>, Option<String>) {
+        let mut bound_to: HashMap<(String, String), BoundVolume> = HashMap::new();
+        let error = self
+            .each_page(|page: ObjectList<PersistentVolume>| {
+                for pv in page.items {
+                    if let Some((claim, volume)) = bound_volume(pv) {
+                        bound_to.insert(claim, volume);
+                    }
                 }
-            }
-        },
-    )
-    .await
-    .err()
-    .map(|e| format!("cannot list persistent volumes: {e}"));
-    let mut volumes: HashMap<String, Volumes> = HashMap::new();
-    let volumes_result = paginate(
-        &Api::<PersistentVolumeClaim>::all(client.clone()),
-        page_size,
-        &mut requests,
-        |page| {
+            })
+            .await
+            .err()
+            .map(|e| format!("cannot list persistent volumes: {e}"));
+        (bound_to, error)
+    }
+
+    async fn claims(
+        &mut self,
+        bound_to: &HashMap<(String, String), BoundVolume>,
+    ) -> Result<HashMap<String, Volumes>, String> {
+        let mut volumes: HashMap<String, Volumes> = HashMap::new();
+        self.each_page(|page: ObjectList<PersistentVolumeClaim>| {
             for pvc in page.items {
-                if let Some((ns, claim)) = volume_claim(&pvc, &bound_to) {
+                if let Some((ns, claim)) = volume_claim(&pvc, bound_to) {
                     volumes.entry(ns).or_default().add(claim);
                 }
             }
-        },
-    )
-    .await
-    .map(|()| volumes)
-    .map_err(|e| format!("cannot list persistent volume claims: {e}"));
-    Ok(Inventory {
-        namespaces,
-        workloads: pods,
-        quotas: quota_result,
-        volumes: volumes_result,
-        persistent_volumes_error,
-        pods_seen,
-        requests,
-    })
+        })
+        .await
+        .map(|()| volumes)
+        .map_err(|e| format!("cannot list persistent volume claims: {e}"))
+    }
 }
 
 async fn paginate<K>(

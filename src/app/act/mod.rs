@@ -40,7 +40,7 @@ use crate::core::ledger;
 use crate::core::model::{rfc3339, NamespaceMeta, Observation};
 use crate::core::notice::Rendered;
 use crate::core::plan::{plan_namespace, Action, ActionKind, Lifecycle, Reason};
-use crate::io::cluster::{Cluster, Workload, WriteError};
+use crate::io::cluster::{Cluster, ReadError, Workload, WriteError};
 use crate::io::smtp::Attachment;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Namespace;
@@ -184,11 +184,23 @@ pub enum Step {
 /// A write that failed, and at which step.
 struct Failure {
     step: Step,
-    error: WriteError,
+    error: StepError,
 }
 
-fn failed(step: Step) -> impl Fn(WriteError) -> Failure {
-    move |error| Failure { step, error }
+/// The error of a failed step: reading the namespace, or writing.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+fn failed<E: Into<StepError>>(step: Step) -> impl Fn(E) -> Failure {
+    move |error| Failure {
+        step,
+        error: error.into(),
+    }
 }
 
 /// What the act stage is given besides the plan: where to write and mail, whether it may
@@ -282,7 +294,7 @@ async fn refresh(
     config: &Config,
     cluster: &Cluster,
     now: DateTime<Utc>,
-) -> Result<Option<Fresh>, WriteError> {
+) -> Result<Option<Fresh>, ReadError> {
     let name = &obs.namespace.name;
     let Some(object) = cluster.read(name).await? else {
         return Ok(None);

@@ -172,7 +172,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<String> {
 
 /// `config check`: the summary, or the effective configuration as YAML.
 fn check(file: &std::path::Path, effective: bool) -> anyhow::Result<String> {
-    let config = Config::load(file)?;
+    let config = crate::io::config_file::load(file)?;
     if effective {
         serde_saphyr::to_string(&config)
             .map(|yaml| format!("{}\n", yaml.trim_end()))
@@ -276,7 +276,7 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 
 fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
     match &arg.config {
-        Some(path) => Ok(Config::load(path)?),
+        Some(path) => Ok(crate::io::config_file::load(path)?),
         None => {
             eprintln!("note: no --config given: using the built-in defaults (mode dry-run)");
             Ok(Config::default())

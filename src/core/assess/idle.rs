@@ -7,7 +7,7 @@
 
 use super::usage::resolve;
 use crate::core::config::Config;
-use crate::core::model::{rfc3339, Observation};
+use crate::core::model::{rfc3339, Observation, Span};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -55,26 +55,25 @@ pub struct Idleness {
     pub summary: String,
 }
 
+/// Idle, active or unknown over `idle.window` up to `now`, with the evidence.
 pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Idleness {
     let idle = &config.idle;
     let since = now - idle.window.as_delta();
+    let evidence = evidence(obs, config);
+    let (verdict, summary) = verdict(obs, &evidence, since, idle.window);
+    Idleness {
+        verdict,
+        since,
+        evidence,
+        summary,
+    }
+}
+
+/// CPU and network, each against its threshold.
+fn evidence(obs: &Observation, config: &Config) -> Vec<Signal> {
+    let idle = &config.idle;
     let workload = obs.workload.as_ref();
-    let signal = |name: &str, statistic: String, value: Result<f64, String>, threshold: f64| {
-        let (value, status, reason) = match value {
-            Ok(v) if v < threshold => (Some(v), "below", None),
-            Ok(v) => (Some(v), "above", None),
-            Err(reason) => (None, "missing", Some(reason)),
-        };
-        Signal {
-            signal: name.into(),
-            statistic,
-            value,
-            threshold,
-            status: status.into(),
-            reason,
-        }
-    };
-    let evidence = vec![
+    vec![
         signal(
             "cpu",
             format!("highest 5-minute CPU rate over {} (cores)", idle.window),
@@ -90,33 +89,58 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
             resolve(&obs.usage.network_max_bytes_per_second, workload),
             idle.network_threshold.0,
         ),
-    ];
-    let active: Vec<&str> = evidence
+    ]
+}
+
+fn signal(name: &str, statistic: String, value: Result<f64, String>, threshold: f64) -> Signal {
+    let (value, status, reason) = match value {
+        Ok(v) if v < threshold => (Some(v), "below", None),
+        Ok(v) => (Some(v), "above", None),
+        Err(reason) => (None, "missing", Some(reason)),
+    };
+    Signal {
+        signal: name.into(),
+        statistic,
+        value,
+        threshold,
+        status: status.into(),
+        reason,
+    }
+}
+
+/// The names of the signals with `status`.
+fn with_status<'a>(evidence: &'a [Signal], status: &str) -> Vec<&'a str> {
+    evidence
         .iter()
-        .filter(|s| s.status == "above")
+        .filter(|s| s.status == status)
         .map(|s| s.signal.as_str())
-        .collect();
-    let missing: Vec<&str> = evidence
-        .iter()
-        .filter(|s| s.status == "missing")
-        .map(|s| s.signal.as_str())
-        .collect();
-    let (verdict, summary) = if !active.is_empty() {
+        .collect()
+}
+
+/// Any signal above its threshold is active; a namespace younger than the window, or
+/// a missing signal, is unknown; otherwise the metrics history decides.
+fn verdict(
+    obs: &Observation,
+    evidence: &[Signal],
+    since: DateTime<Utc>,
+    window: Span,
+) -> (Verdict, String) {
+    let active = with_status(evidence, "above");
+    let missing = with_status(evidence, "missing");
+    if !active.is_empty() {
         (
             Verdict::Active,
             format!(
-                "active: {} above threshold in the last {}",
+                "active: {} above threshold in the last {window}",
                 active.join(" and "),
-                idle.window
             ),
         )
     } else if obs.namespace.created_at > since {
         (
             Verdict::Unknown,
             format!(
-                "unknown: created {}, less than the {} idle window ago",
+                "unknown: created {}, less than the {window} idle window ago",
                 rfc3339(obs.namespace.created_at),
-                idle.window
             ),
         )
     } else if !missing.is_empty() {
@@ -125,45 +149,41 @@ pub fn assess_idle(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Id
             format!("unknown: no usable {} metrics", missing.join(" or ")),
         )
     } else {
-        match obs.usage.history_since {
-            Some(start) if start <= since => match obs.usage.history_missing {
-                Some(missing) => (
-                    Verdict::Unknown,
-                    format!(
-                        "unknown: no CPU metrics for {missing} of the {} window although its history reaches back further (a scrape gap inside the window)",
-                        idle.window
-                    ),
-                ),
-                None => (
-                    Verdict::Idle,
-                    format!(
-                        "idle: CPU and network below thresholds for the whole {} window",
-                        idle.window
-                    ),
-                ),
-            },
-            Some(start) => (
+        history_verdict(obs, since, window)
+    }
+}
+
+/// Every signal below its threshold: idle only if the metrics history covers the whole
+/// window without a gap.
+fn history_verdict(obs: &Observation, since: DateTime<Utc>, window: Span) -> (Verdict, String) {
+    match obs.usage.history_since {
+        Some(start) if start <= since => match obs.usage.history_missing {
+            Some(missing) => (
                 Verdict::Unknown,
                 format!(
-                    "unknown: metrics history starts {}, inside the {} window",
-                    rfc3339(start),
-                    idle.window
+                    "unknown: no CPU metrics for {missing} of the {window} window although its history reaches back further (a scrape gap inside the window)",
                 ),
             ),
             None => (
-                Verdict::Unknown,
+                Verdict::Idle,
                 format!(
-                    "unknown: this namespace's metrics history does not reach back over the whole {} window",
-                    idle.window
+                    "idle: CPU and network below thresholds for the whole {window} window",
                 ),
             ),
-        }
-    };
-    Idleness {
-        verdict,
-        since,
-        evidence,
-        summary,
+        },
+        Some(start) => (
+            Verdict::Unknown,
+            format!(
+                "unknown: metrics history starts {}, inside the {window} window",
+                rfc3339(start),
+            ),
+        ),
+        None => (
+            Verdict::Unknown,
+            format!(
+                "unknown: this namespace's metrics history does not reach back over the whole {window} window",
+            ),
+        ),
     }
 }
 

@@ -5,6 +5,7 @@ mod cost;
 mod expiry;
 mod idle;
 mod owner;
+mod protection;
 mod rightsizing;
 mod usage;
 
@@ -12,6 +13,7 @@ pub use cost::{resolve_prices, Cost, CostLine, Prices, HOURS_PER_MONTH};
 pub use expiry::{Expiry, ExpirySource, KeyKind, JANITOR_EXPIRES, JANITOR_TTL, KYVERNO_TTL};
 pub use idle::{Idleness, Signal, Verdict};
 pub use owner::{Finding, Owner, RecipientSource};
+pub use protection::protection_of;
 pub use rightsizing::{QuotaLedger, QuotaLine, Rightsizing, Sizing};
 
 use crate::core::config::Config;
@@ -62,7 +64,7 @@ pub fn assess(obs: &Observation, config: &Config, now: DateTime<Utc>) -> Assessm
     Assessment {
         name: ns.name.clone(),
         uid: ns.uid.clone(),
-        protected: config.protection_of(&ns.name, &ns.labels),
+        protected: protection_of(config, &ns.name, &ns.labels),
         pods: obs.workload.map(|w| w.pods),
         terminating_since: ns.deleting_since,
         volumes: obs.volumes.clone(),

@@ -43,88 +43,18 @@ pub struct Finding {
 /// Owner of `ns`, plus findings for owner values that could not be read.
 pub fn assess_owner(ns: &NamespaceMeta, config: &Config) -> (Owner, Vec<Finding>) {
     let keys = &config.keys;
-    let mut findings = Vec::new();
     let team = ns
         .labels
         .get(&keys.team)
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
-    let mut emails: Vec<String> = Vec::new();
-    if let Some(raw) = ns.annotations.get(&keys.owner_email) {
-        let (mut bad, mut refused) = (Vec::new(), Vec::new());
-        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part.parse::<Email>() {
-                Ok(email) if !domain_allowed(&email, &config.owners.allowed_domains) => {
-                    refused.push(email.to_string())
-                }
-                Ok(email) => {
-                    let address = email.to_string();
-                    if !emails.iter().any(|e| e.eq_ignore_ascii_case(&address)) {
-                        emails.push(address);
-                    }
-                }
-                Err(_) => bad.push(part.to_string()),
-            }
-        }
-        let mut problems = Vec::new();
-        if !bad.is_empty() {
-            problems.push(format!(
-                "not e-mail addresses: {} (expected comma-separated name@example.com)",
-                bad.join(", ")
-            ));
-        }
-        if !refused.is_empty() {
-            problems.push(format!(
-                "not in the allowed mail domains ({}, owners.allowed_domains): {}",
-                config.owners.allowed_domains.join(", "),
-                refused.join(", ")
-            ));
-        }
-        let cap = config.owners.max_recipients as usize;
-        if emails.len() > cap {
-            problems.push(format!(
-                "{} addresses, at most {cap} allowed (owners.max_recipients): none of them is used",
-                emails.len()
-            ));
-            emails.clear();
-        }
-        if problems.is_empty() && emails.is_empty() {
-            problems.push("no e-mail address in the annotation".into());
-        }
-        if !problems.is_empty() {
-            findings.push(Finding {
-                key: keys.owner_email.clone(),
-                value: raw.clone(),
-                problem: problems.join("; "),
-            });
-        }
-    }
-    let team_addresses = team.as_ref().and_then(|t| config.owners.teams.get(t));
-    let (recipients, recipients_from) = if !emails.is_empty() {
-        (
-            emails.clone(),
-            RecipientSource::Annotation {
-                key: keys.owner_email.clone(),
-            },
-        )
-    } else if let (Some(addresses), Some(team)) = (team_addresses, &team) {
-        (
-            addresses.iter().map(|e| e.to_string()).collect(),
-            RecipientSource::Team { team: team.clone() },
-        )
-    } else if !config.owners.fallback_recipients.is_empty() {
-        (
-            config
-                .owners
-                .fallback_recipients
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
-            RecipientSource::Fallback,
-        )
-    } else {
-        (Vec::new(), RecipientSource::Nobody)
+    let (emails, findings) = match ns.annotations.get(&keys.owner_email) {
+        Some(raw) => owner_emails(raw, config),
+        None => (Vec::new(), Vec::new()),
     };
+    let team_addresses = team.as_ref().and_then(|t| config.owners.teams.get(t));
+    let (recipients, recipients_from) =
+        recipients(&emails, team.as_ref().zip(team_addresses), config);
     let owner = Owner {
         team_known: team_addresses.is_some(),
         team,
@@ -133,6 +63,92 @@ pub fn assess_owner(ns: &NamespaceMeta, config: &Config) -> (Owner, Vec<Finding>
         recipients_from,
     };
     (owner, findings)
+}
+
+/// The usable addresses of the owner-email annotation `raw`, and a finding when some
+/// (or all) of them cannot be used.
+fn owner_emails(raw: &str, config: &Config) -> (Vec<String>, Vec<Finding>) {
+    let mut emails: Vec<String> = Vec::new();
+    let (mut bad, mut refused) = (Vec::new(), Vec::new());
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<Email>() {
+            Ok(email) if !domain_allowed(&email, &config.owners.allowed_domains) => {
+                refused.push(email.to_string())
+            }
+            Ok(email) => {
+                let address = email.to_string();
+                if !emails.iter().any(|e| e.eq_ignore_ascii_case(&address)) {
+                    emails.push(address);
+                }
+            }
+            Err(_) => bad.push(part.to_string()),
+        }
+    }
+    let mut problems = Vec::new();
+    if !bad.is_empty() {
+        problems.push(format!(
+            "not e-mail addresses: {} (expected comma-separated name@example.com)",
+            bad.join(", ")
+        ));
+    }
+    if !refused.is_empty() {
+        problems.push(format!(
+            "not in the allowed mail domains ({}, owners.allowed_domains): {}",
+            config.owners.allowed_domains.join(", "),
+            refused.join(", ")
+        ));
+    }
+    let cap = config.owners.max_recipients as usize;
+    if emails.len() > cap {
+        problems.push(format!(
+            "{} addresses, at most {cap} allowed (owners.max_recipients): none of them is used",
+            emails.len()
+        ));
+        emails.clear();
+    }
+    if problems.is_empty() && emails.is_empty() {
+        problems.push("no e-mail address in the annotation".into());
+    }
+    let findings = if problems.is_empty() {
+        Vec::new()
+    } else {
+        vec![Finding {
+            key: config.keys.owner_email.clone(),
+            value: raw.to_string(),
+            problem: problems.join("; "),
+        }]
+    };
+    (emails, findings)
+}
+
+/// Who is told: the owner e-mails, else the known team's addresses, else the fallback
+/// recipients, else nobody.
+fn recipients(
+    emails: &[String],
+    team: Option<(&String, &Vec<Email>)>,
+    config: &Config,
+) -> (Vec<String>, RecipientSource) {
+    let to_strings = |list: &[Email]| list.iter().map(|e| e.to_string()).collect();
+    if !emails.is_empty() {
+        (
+            emails.to_vec(),
+            RecipientSource::Annotation {
+                key: config.keys.owner_email.clone(),
+            },
+        )
+    } else if let Some((team, addresses)) = team {
+        (
+            to_strings(addresses),
+            RecipientSource::Team { team: team.clone() },
+        )
+    } else if !config.owners.fallback_recipients.is_empty() {
+        (
+            to_strings(&config.owners.fallback_recipients),
+            RecipientSource::Fallback,
+        )
+    } else {
+        (Vec::new(), RecipientSource::Nobody)
+    }
 }
 
 /// Whether `email`'s domain is one of `allowed` or below one (any domain when `allowed`

@@ -8,6 +8,13 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeZone(pub chrono_tz::Tz);
 
+/// UTC.
+impl Default for TimeZone {
+    fn default() -> Self {
+        TimeZone(chrono_tz::UTC)
+    }
+}
+
 impl Serialize for TimeZone {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.0.name())

@@ -1,4 +1,5 @@
-//! A namespace's lifecycle state, kept in its own annotations so the daemon is stateless.
+//! A namespace's lifecycle state, kept in its own annotations so the daemon is stateless,
+//! and the state an action leaves behind.
 //!
 //! Annotations under the configured prefix (default `kube-reclaimer.io/`):
 //!
@@ -19,6 +20,8 @@
 //! new uid, and all of that state is void (the owners are told afresh before anything is
 //! reclaimed). A mark older than the namespace itself is void too.
 
+use super::ActionKind;
+use crate::core::config::ReclaimBy;
 use crate::core::model::{rfc3339, NamespaceMeta, Span};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -258,6 +261,58 @@ impl Lifecycle {
             Some(r) if r.expires_at == expires_at => &r.sent,
             _ => &[],
         }
+    }
+}
+
+impl Lifecycle {
+    /// The state after `action` was carried out at `now` (mails accepted, writes done).
+    pub fn after(&self, action: &ActionKind, now: DateTime<Utc>) -> Lifecycle {
+        let mut next = self.clone();
+        next.unreadable.clear();
+        match action {
+            ActionKind::Remind {
+                expires_at, covers, ..
+            } => {
+                let mut sent = self.reminded(*expires_at).to_vec();
+                for o in covers {
+                    if !sent.contains(o) {
+                        sent.push(*o);
+                    }
+                }
+                sent.sort_by(|a, b| b.cmp(a));
+                next.reminders = Some(Reminders {
+                    expires_at: *expires_at,
+                    sent,
+                });
+            }
+            ActionKind::Mark {
+                cause,
+                reclaim_after,
+            } => {
+                next.mark = Some(Mark {
+                    reason: *cause,
+                    marked_at: now,
+                    notified_at: now,
+                    reclaim_after: *reclaim_after,
+                });
+            }
+            ActionKind::Unmark => next.mark = None,
+            ActionKind::Wake => {
+                next.mark = None;
+                next.sleeping_since = None;
+                next.replicas = None;
+            }
+            ActionKind::Reclaim {
+                by: ReclaimBy::Sleep,
+                ..
+            } => next.sleeping_since = Some(now),
+            ActionKind::ReportFindings { fingerprint, .. } => {
+                next.reported = Some(fingerprint.clone())
+            }
+            ActionKind::Reclaim { .. } | ActionKind::ReclaimDeferred { .. } | ActionKind::Alert => {
+            }
+        }
+        next
     }
 }
 

@@ -24,7 +24,7 @@ mod lifecycle;
 
 pub use lifecycle::{Lifecycle, Mark, Reason, Reminders};
 
-use crate::core::assess::{Assessment, Expiry, Finding, Verdict};
+use crate::core::assess::{Assessment, Expiry, ExpirySource, Finding, Verdict};
 use crate::core::config::{Config, Mode, ReclaimBy};
 use crate::core::model::{format_bytes, rfc3339, Span};
 use chrono::{DateTime, Utc};
@@ -215,294 +215,416 @@ pub fn plan_namespace(
     config: &Config,
     now: DateTime<Utc>,
 ) -> NamespacePlan {
-    let mut p = NamespacePlan {
-        name: a.name.clone(),
-        state: State::Active,
+    if let Some(p) = untouchable(a) {
+        return p;
+    }
+    let mut ns = Planning {
+        a,
+        l,
+        config,
+        now,
         actions: Vec::new(),
         notes: Vec::new(),
     };
-    if let Some(since) = a.terminating_since {
-        p.state = State::Terminating;
-        p.notes.push(format!(
-            "terminating since {} (deletion requested, waiting for finalizers): no action",
-            rfc3339(since)
-        ));
-        return p;
+    ns.note_lifecycle_problems();
+    ns.report_findings();
+    if let Expiry::Never { source } = &a.expiry {
+        ns.opted_out(source);
+        return ns.finish(State::OptedOut);
     }
-    if let Some(why) = &a.protected {
-        p.state = State::Protected;
-        p.notes.push(format!("protected: {why}"));
-        return p;
+    let facts = Facts::of(a, config, now);
+    if let Some(h) = &facts.held {
+        ns.notes.push(h.text.clone());
     }
-    let recipients = &a.owner.recipients;
-    let mut actions = Vec::new();
-    let mut act = |kind: ActionKind, reason: String, emails: bool| {
-        push(&mut actions, recipients, kind, reason, emails)
-    };
-    for problem in &l.unreadable {
-        p.notes
-            .push(format!("lifecycle annotation ignored: {problem}"));
-    }
-    if let Some(why) = &l.voided {
-        p.notes.push(why.clone());
-    }
+    let expiring = facts.future_expiry.is_some_and(|t| ns.remind_before(t));
+    ns.transition(&facts);
+    let state = ns.state(&facts, expiring);
+    ns.finish(state)
+}
 
-    if !a.findings.is_empty() {
-        let fingerprint = fingerprint(&a.findings);
-        if l.reported.as_deref() != Some(fingerprint.as_str()) {
-            let what = a
-                .findings
-                .iter()
-                .map(|f| format!("{}={:?}", f.key, f.value))
-                .collect::<Vec<_>>()
-                .join(", ");
-            act(
-                ActionKind::ReportFindings {
-                    findings: a.findings.clone(),
-                    fingerprint,
-                },
-                format!("cannot read {what}"),
-                true,
-            );
+/// Terminating and protected namespaces get no action at all, only a note.
+fn untouchable(a: &Assessment) -> Option<NamespacePlan> {
+    let (state, note) = if let Some(since) = a.terminating_since {
+        (
+            State::Terminating,
+            format!(
+                "terminating since {} (deletion requested, waiting for finalizers): no action",
+                rfc3339(since)
+            ),
+        )
+    } else {
+        (
+            State::Protected,
+            format!("protected: {}", a.protected.as_ref()?),
+        )
+    };
+    Some(NamespacePlan {
+        name: a.name.clone(),
+        state,
+        actions: Vec::new(),
+        notes: vec![note],
+    })
+}
+
+/// What the namespace's expiry, idleness and volumes say before its mark is looked at.
+struct Facts {
+    expired: bool,
+    future_expiry: Option<DateTime<Utc>>,
+    /// Why the namespace should be marked (and, once marked and due, reclaimed).
+    condition: Option<Reason>,
+    /// A cause held back by the volumes it would destroy.
+    held: Option<Held>,
+}
+
+impl Facts {
+    fn of(a: &Assessment, config: &Config, now: DateTime<Utc>) -> Facts {
+        let expires_at = a.expiry.at();
+        let expired = expires_at.is_some_and(|t| now >= t);
+        let future_expiry = expires_at.filter(|t| now < *t);
+        let idle_reclaimable =
+            config.idle.reclaim && a.idle.verdict == Verdict::Idle && future_expiry.is_none();
+        let condition = if expired {
+            Some(Reason::Expired)
+        } else if idle_reclaimable {
+            Some(Reason::Idle)
+        } else {
+            None
+        };
+        let held = condition.and_then(|cause| held_by_volumes(a, cause, config));
+        Facts {
+            expired,
+            future_expiry,
+            condition: condition.filter(|_| held.is_none()),
+            held,
         }
     }
 
-    if let Expiry::Never { source } = &a.expiry {
-        p.state = State::OptedOut;
-        p.notes.push(format!(
+    fn held_for(&self, reason: Reason) -> Option<&Held> {
+        self.held.as_ref().filter(|h| h.cause == reason)
+    }
+}
+
+/// One namespace being planned: its inputs, and the actions and notes decided so far.
+struct Planning<'a> {
+    a: &'a Assessment,
+    l: &'a Lifecycle,
+    config: &'a Config,
+    now: DateTime<Utc>,
+    actions: Vec<Action>,
+    notes: Vec<String>,
+}
+
+impl Planning<'_> {
+    fn act(&mut self, kind: ActionKind, reason: String, emails: bool) {
+        push(
+            &mut self.actions,
+            &self.a.owner.recipients,
+            kind,
+            reason,
+            emails,
+        )
+    }
+
+    fn finish(self, state: State) -> NamespacePlan {
+        NamespacePlan {
+            name: self.a.name.clone(),
+            state,
+            actions: self.actions,
+            notes: self.notes,
+        }
+    }
+
+    fn note_lifecycle_problems(&mut self) {
+        for problem in &self.l.unreadable {
+            self.notes
+                .push(format!("lifecycle annotation ignored: {problem}"));
+        }
+        if let Some(why) = &self.l.voided {
+            self.notes.push(why.clone());
+        }
+    }
+
+    /// Malformed values are reported once per distinct set of values.
+    fn report_findings(&mut self) {
+        let findings = &self.a.findings;
+        if findings.is_empty() {
+            return;
+        }
+        let fingerprint = fingerprint(findings);
+        if self.l.reported.as_deref() == Some(fingerprint.as_str()) {
+            return;
+        }
+        let what = findings
+            .iter()
+            .map(|f| format!("{}={:?}", f.key, f.value))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.act(
+            ActionKind::ReportFindings {
+                findings: findings.clone(),
+                fingerprint,
+            },
+            format!("cannot read {what}"),
+            true,
+        );
+    }
+
+    /// Opted out: never marked or reclaimed; an existing mark is removed.
+    fn opted_out(&mut self, source: &ExpirySource) {
+        self.notes.push(format!(
             "opted out by {} {}={}",
             source.kind.as_str(),
             source.key,
             source.value
         ));
-        if l.may_be_asleep() {
-            act(
-                ActionKind::Wake,
-                "the owner opted out of expiry".into(),
-                false,
-            );
-        } else if l.mark.is_some() {
-            act(
-                ActionKind::Unmark,
-                "the owner opted out of expiry".into(),
-                false,
-            );
+        let why = "the owner opted out of expiry".to_string();
+        if self.l.may_be_asleep() {
+            self.act(ActionKind::Wake, why, false);
+        } else if self.l.mark.is_some() {
+            self.act(ActionKind::Unmark, why, false);
         }
-        p.actions = actions;
-        return p;
     }
 
-    let expires_at = a.expiry.at();
-    let expired = expires_at.is_some_and(|t| now >= t);
-    let future_expiry = expires_at.filter(|t| now < *t);
-    let idle_reclaimable =
-        config.idle.reclaim && a.idle.verdict == Verdict::Idle && future_expiry.is_none();
-    let condition = if expired {
-        Some(Reason::Expired)
-    } else if idle_reclaimable {
-        Some(Reason::Idle)
-    } else {
-        None
-    };
-    let held = condition.and_then(|cause| held_by_volumes(a, cause, config));
-    let condition = condition.filter(|_| held.is_none());
-    if let Some(h) = &held {
-        p.notes.push(h.text.clone());
-    }
-    let held_for = |reason: Reason| held.as_ref().filter(|h| h.cause == reason);
-
-    let mut expiring = false;
-    if let Some(t) = future_expiry {
-        let due: Vec<Span> = config
+    /// The reminder for the shortest due offset before expiry at `t`, once per expiry
+    /// instant, covering the longer ones; true when within the reminder period.
+    fn remind_before(&mut self, t: DateTime<Utc>) -> bool {
+        let now = self.now;
+        let due: Vec<Span> = self
+            .config
             .lifecycle
             .reminder_offsets
             .iter()
             .copied()
             .filter(|o| now >= t - o.as_delta())
             .collect();
-        if let Some(&latest) = due.iter().min() {
-            expiring = true;
-            if !l.reminded(t).contains(&latest) {
-                act(
-                    ActionKind::Remind {
-                        offset: latest,
-                        expires_at: t,
-                        covers: due.clone(),
-                    },
-                    format!("expires {} (reminder {latest} before)", rfc3339(t)),
-                    true,
-                );
-            }
-        }
-    }
-
-    let reason_text = |r: Reason| match (r, &a.expiry) {
-        (Reason::Expired, Expiry::At { at, source }) => format!(
-            "expired {} ({} {}={})",
-            rfc3339(*at),
-            source.kind.as_str(),
-            source.key,
-            source.value
-        ),
-        _ => a.idle.summary.clone(),
-    };
-
-    match (&l.mark, condition) {
-        (None, None) => {
-            // Waking clears every lifecycle annotation too, copied ones included.
-            if l.may_be_asleep() {
-                act(
-                    ActionKind::Wake,
-                    "the reclamation mark was removed".into(),
-                    false,
-                );
-            } else if l.voided.is_some() {
-                act(
-                    ActionKind::Unmark,
-                    "lifecycle annotations not written for this namespace were removed".into(),
-                    false,
-                );
-            } else if !expired && a.idle.verdict == Verdict::Idle && !config.idle.reclaim {
-                p.notes
-                    .push("idle, but idle.reclaim is off: not marked".into());
-            }
-        }
-        (Some(mark), Some(reason))
-            if mark.reason == reason
-                && l.sleeping_since.is_none()
-                && now - mark.notified_at > config.lifecycle.notice_max_age.as_delta() =>
-        {
-            // An old notice is no notice: the owners may long have forgotten it (the mark
-            // waited through months of unknown idleness, or behind the per-cycle limit).
-            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
-            act(
-                ActionKind::Mark {
-                    cause: reason,
-                    reclaim_after,
+        let Some(&latest) = due.iter().min() else {
+            return false;
+        };
+        if !self.l.reminded(t).contains(&latest) {
+            self.act(
+                ActionKind::Remind {
+                    offset: latest,
+                    expires_at: t,
+                    covers: due.clone(),
                 },
-                format!(
-                    "{}; the owners were told {}, more than {} ago: told again, reclaimed after {} unless the owner acts",
-                    reason_text(reason),
-                    rfc3339(mark.notified_at),
-                    config.lifecycle.notice_max_age,
-                    rfc3339(reclaim_after)
-                ),
+                format!("expires {} (reminder {latest} before)", rfc3339(t)),
                 true,
             );
         }
-        (Some(mark), Some(reason)) if mark.reason == reason => {
-            let due_at = mark.due_at(config.lifecycle.grace_period);
-            if let Some(since) = l.sleeping_since {
-                p.notes.push(format!(
-                    "asleep since {} ({}); wakes when the owner extends or opts out",
-                    rfc3339(since),
-                    reason.as_str()
-                ));
-            } else if now >= due_at {
-                act(
-                    ActionKind::Reclaim {
-                        cause: reason,
-                        uid: a.uid.clone(),
-                        by: config.lifecycle.reclaim_by,
-                    },
-                    format!(
-                        "{}; owners told {}, grace period of {} over",
-                        reason_text(reason),
-                        rfc3339(mark.notified_at),
-                        config.lifecycle.grace_period
-                    ),
-                    false,
-                );
-            } else {
-                p.notes.push(format!(
-                    "marked ({}); reclaim after {}",
-                    reason.as_str(),
-                    rfc3339(due_at)
-                ));
-            }
+        true
+    }
+
+    /// The reason of a mark or a reclamation, in words.
+    fn reason_text(&self, r: Reason) -> String {
+        match (r, &self.a.expiry) {
+            (Reason::Expired, Expiry::At { at, source }) => format!(
+                "expired {} ({} {}={})",
+                rfc3339(*at),
+                source.kind.as_str(),
+                source.key,
+                source.value
+            ),
+            _ => self.a.idle.summary.clone(),
         }
-        (_, Some(reason)) => {
-            let reclaim_after = now + config.lifecycle.grace_period.as_delta();
-            let text = if recipients.is_empty() {
-                format!("{}; would be marked for reclamation", reason_text(reason))
-            } else {
-                format!(
-                    "{}; will be reclaimed after {} unless the owner acts",
-                    reason_text(reason),
-                    rfc3339(reclaim_after)
-                )
-            };
-            act(
-                ActionKind::Mark {
+    }
+
+    /// From the current mark (or none) and the condition (or none) to what comes next.
+    fn transition(&mut self, facts: &Facts) {
+        match (&self.l.mark, facts.condition) {
+            (None, None) => self.unmarked(facts),
+            (Some(mark), Some(reason)) if mark.reason == reason && self.stale(mark) => {
+                self.notify_again(mark, reason)
+            }
+            (Some(mark), Some(reason)) if mark.reason == reason => self.marked(mark, reason),
+            (_, Some(reason)) => self.mark(reason),
+            // Its claims cannot be listed: the mark stands, nothing is reclaimed.
+            (Some(mark), None) if facts.held_for(mark.reason).is_some_and(|h| !h.known) => {}
+            (Some(mark), None) => self.reason_gone(mark, facts),
+        }
+    }
+
+    /// No mark and no reason for one: clears what should not be there.
+    fn unmarked(&mut self, facts: &Facts) {
+        // Waking clears every lifecycle annotation too, copied ones included.
+        if self.l.may_be_asleep() {
+            self.act(
+                ActionKind::Wake,
+                "the reclamation mark was removed".into(),
+                false,
+            );
+        } else if self.l.voided.is_some() {
+            self.act(
+                ActionKind::Unmark,
+                "lifecycle annotations not written for this namespace were removed".into(),
+                false,
+            );
+        } else if !facts.expired
+            && self.a.idle.verdict == Verdict::Idle
+            && !self.config.idle.reclaim
+        {
+            self.notes
+                .push("idle, but idle.reclaim is off: not marked".into());
+        }
+    }
+
+    /// An awake mark whose notice is older than `lifecycle.notice_max_age`.
+    fn stale(&self, mark: &Mark) -> bool {
+        self.l.sleeping_since.is_none()
+            && self.now - mark.notified_at > self.config.lifecycle.notice_max_age.as_delta()
+    }
+
+    /// An old notice is no notice: the owners may long have forgotten it (the mark waited
+    /// through months of unknown idleness, or behind the per-cycle limit).
+    fn notify_again(&mut self, mark: &Mark, reason: Reason) {
+        let lifecycle = &self.config.lifecycle;
+        let reclaim_after = self.now + lifecycle.grace_period.as_delta();
+        let text = format!(
+            "{}; the owners were told {}, more than {} ago: told again, reclaimed after {} unless the owner acts",
+            self.reason_text(reason),
+            rfc3339(mark.notified_at),
+            lifecycle.notice_max_age,
+            rfc3339(reclaim_after)
+        );
+        self.act(
+            ActionKind::Mark {
+                cause: reason,
+                reclaim_after,
+            },
+            text,
+            true,
+        );
+    }
+
+    /// Marked and the reason still holds: asleep, due for reclamation, or waiting.
+    fn marked(&mut self, mark: &Mark, reason: Reason) {
+        let lifecycle = &self.config.lifecycle;
+        let due_at = mark.due_at(lifecycle.grace_period);
+        if let Some(since) = self.l.sleeping_since {
+            self.notes.push(format!(
+                "asleep since {} ({}); wakes when the owner extends or opts out",
+                rfc3339(since),
+                reason.as_str()
+            ));
+        } else if self.now >= due_at {
+            let text = format!(
+                "{}; owners told {}, grace period of {} over",
+                self.reason_text(reason),
+                rfc3339(mark.notified_at),
+                lifecycle.grace_period
+            );
+            self.act(
+                ActionKind::Reclaim {
                     cause: reason,
-                    reclaim_after,
+                    uid: self.a.uid.clone(),
+                    by: lifecycle.reclaim_by,
                 },
                 text,
-                true,
+                false,
             );
-        }
-        // Its claims cannot be listed: the mark stands, nothing is reclaimed.
-        (Some(mark), None) if held_for(mark.reason).is_some_and(|h| !h.known) => {}
-        (Some(mark), None) => {
-            let waiting = mark.reason == Reason::Idle
-                && a.idle.verdict == Verdict::Unknown
-                && config.idle.reclaim
-                && future_expiry.is_none();
-            if waiting {
-                p.notes.push(format!(
-                    "marked idle, but idleness cannot be confirmed now ({}): not reclaimed until it is",
-                    a.idle.summary
-                ));
-            } else {
-                let why = match (mark.reason, &a.expiry) {
-                    _ if held_for(mark.reason).is_some() => held_for(mark.reason)
-                        .map(|h| h.text.clone())
-                        .unwrap_or_default(),
-                    (Reason::Expired, Expiry::At { at, .. }) => {
-                        format!("expiry extended to {}", rfc3339(*at))
-                    }
-                    (Reason::Expired, Expiry::Malformed { .. }) => {
-                        "the expiry value can no longer be read".into()
-                    }
-                    (Reason::Expired, _) => "the expiry was removed".into(),
-                    (Reason::Idle, _) if future_expiry.is_some() => {
-                        "the owner set an expiry in the future".into()
-                    }
-                    (Reason::Idle, _) if !config.idle.reclaim => {
-                        "idle reclamation is switched off".into()
-                    }
-                    (Reason::Idle, _) => format!("activity resumed: {}", a.idle.summary),
-                };
-                let kind = if l.may_be_asleep() {
-                    ActionKind::Wake
-                } else {
-                    ActionKind::Unmark
-                };
-                act(kind, why, false);
-            }
+        } else {
+            self.notes.push(format!(
+                "marked ({}); reclaim after {}",
+                reason.as_str(),
+                rfc3339(due_at)
+            ));
         }
     }
-    // The state is where the namespace stands now; the actions say what comes next.
-    let reclaiming = actions
-        .iter()
-        .any(|x| matches!(x.kind, ActionKind::Reclaim { .. }));
-    p.state = if reclaiming {
-        State::Due
-    } else if l.sleeping_since.is_some() {
-        State::Sleeping
-    } else if l.mark.is_some() {
-        State::Marked
-    } else if expired {
-        State::Expired
-    } else if a.idle.verdict == Verdict::Idle {
-        State::Idle
-    } else if expiring {
-        State::Expiring
-    } else {
-        State::Active
-    };
-    p.actions = actions;
-    p
+
+    /// A reason and no mark for it yet: mark, which tells the owners.
+    fn mark(&mut self, reason: Reason) {
+        let reclaim_after = self.now + self.config.lifecycle.grace_period.as_delta();
+        let text = if self.a.owner.recipients.is_empty() {
+            format!(
+                "{}; would be marked for reclamation",
+                self.reason_text(reason)
+            )
+        } else {
+            format!(
+                "{}; will be reclaimed after {} unless the owner acts",
+                self.reason_text(reason),
+                rfc3339(reclaim_after)
+            )
+        };
+        self.act(
+            ActionKind::Mark {
+                cause: reason,
+                reclaim_after,
+            },
+            text,
+            true,
+        );
+    }
+
+    /// Marked, and the reason is gone: unmark (or wake), unless an idle mark only waits
+    /// for idleness to be confirmed.
+    fn reason_gone(&mut self, mark: &Mark, facts: &Facts) {
+        let a = self.a;
+        let waiting = mark.reason == Reason::Idle
+            && a.idle.verdict == Verdict::Unknown
+            && self.config.idle.reclaim
+            && facts.future_expiry.is_none();
+        if waiting {
+            self.notes.push(format!(
+                "marked idle, but idleness cannot be confirmed now ({}): not reclaimed until it is",
+                a.idle.summary
+            ));
+            return;
+        }
+        let why = self.why_gone(mark, facts);
+        let kind = if self.l.may_be_asleep() {
+            ActionKind::Wake
+        } else {
+            ActionKind::Unmark
+        };
+        self.act(kind, why, false);
+    }
+
+    /// Why the reason of `mark` no longer holds, in words.
+    fn why_gone(&self, mark: &Mark, facts: &Facts) -> String {
+        match (mark.reason, &self.a.expiry) {
+            _ if facts.held_for(mark.reason).is_some() => facts
+                .held_for(mark.reason)
+                .map(|h| h.text.clone())
+                .unwrap_or_default(),
+            (Reason::Expired, Expiry::At { at, .. }) => {
+                format!("expiry extended to {}", rfc3339(*at))
+            }
+            (Reason::Expired, Expiry::Malformed { .. }) => {
+                "the expiry value can no longer be read".into()
+            }
+            (Reason::Expired, _) => "the expiry was removed".into(),
+            (Reason::Idle, _) if facts.future_expiry.is_some() => {
+                "the owner set an expiry in the future".into()
+            }
+            (Reason::Idle, _) if !self.config.idle.reclaim => {
+                "idle reclamation is switched off".into()
+            }
+            (Reason::Idle, _) => format!("activity resumed: {}", self.a.idle.summary),
+        }
+    }
+
+    /// The state is where the namespace stands now; the actions say what comes next.
+    fn state(&self, facts: &Facts, expiring: bool) -> State {
+        let reclaiming = self
+            .actions
+            .iter()
+            .any(|x| matches!(x.kind, ActionKind::Reclaim { .. }));
+        if reclaiming {
+            State::Due
+        } else if self.l.sleeping_since.is_some() {
+            State::Sleeping
+        } else if self.l.mark.is_some() {
+            State::Marked
+        } else if facts.expired {
+            State::Expired
+        } else if self.a.idle.verdict == Verdict::Idle {
+            State::Idle
+        } else if expiring {
+            State::Expiring
+        } else {
+            State::Active
+        }
+    }
 }
 
 /// A cause the namespace is not reclaimed for because of the volumes it holds.
@@ -588,58 +710,6 @@ pub fn fingerprint(findings: &[Finding]) -> String {
         }
     }
     format!("{hash:016x}")
-}
-
-impl Lifecycle {
-    /// The state after `action` was carried out at `now` (mails accepted, writes done).
-    pub fn after(&self, action: &ActionKind, now: DateTime<Utc>) -> Lifecycle {
-        let mut next = self.clone();
-        next.unreadable.clear();
-        match action {
-            ActionKind::Remind {
-                expires_at, covers, ..
-            } => {
-                let mut sent = self.reminded(*expires_at).to_vec();
-                for o in covers {
-                    if !sent.contains(o) {
-                        sent.push(*o);
-                    }
-                }
-                sent.sort_by(|a, b| b.cmp(a));
-                next.reminders = Some(Reminders {
-                    expires_at: *expires_at,
-                    sent,
-                });
-            }
-            ActionKind::Mark {
-                cause,
-                reclaim_after,
-            } => {
-                next.mark = Some(Mark {
-                    reason: *cause,
-                    marked_at: now,
-                    notified_at: now,
-                    reclaim_after: *reclaim_after,
-                });
-            }
-            ActionKind::Unmark => next.mark = None,
-            ActionKind::Wake => {
-                next.mark = None;
-                next.sleeping_since = None;
-                next.replicas = None;
-            }
-            ActionKind::Reclaim {
-                by: ReclaimBy::Sleep,
-                ..
-            } => next.sleeping_since = Some(now),
-            ActionKind::ReportFindings { fingerprint, .. } => {
-                next.reported = Some(fingerprint.clone())
-            }
-            ActionKind::Reclaim { .. } | ActionKind::ReclaimDeferred { .. } | ActionKind::Alert => {
-            }
-        }
-        next
-    }
 }
 
 #[cfg(test)]
