@@ -2,5 +2,6 @@
 
 pub mod cluster;
 pub mod kubernetes;
+pub mod ledger;
 pub mod lease;
 pub mod prometheus;

@@ -407,7 +407,7 @@ fn an_expired_namespace_is_marked_then_reclaimed_after_grace_with_a_tombstone_wi
     );
     assert!(events_for(bed, name).contains(&"Reclaimed".to_string()));
     // The reclamation is in the ledger the weekly reports read.
-    let ledger = kube_reclaimer::core::ledger::read(dir);
+    let ledger = kube_reclaimer::io::ledger::read(dir);
     assert!(ledger.readable && ledger.problems.is_empty(), "{ledger:?}");
     let entry = ledger
         .entries
@@ -890,7 +890,7 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
         "{planned:?}"
     );
     let ledger =
-        kube_reclaimer::core::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
+        kube_reclaimer::io::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
     let entry = ledger
         .entries
         .iter()

@@ -31,7 +31,7 @@ pub mod unrecorded;
 use crate::core::assess::{assess, Assessment};
 use crate::core::config::{Config, ReclaimBy};
 use crate::core::evaluate::Evaluation;
-use crate::core::ledger;
+use crate::io::ledger;
 use crate::core::model::{rfc3339, NamespaceMeta, Observation};
 use crate::core::plan::{plan_namespace, Action, ActionKind, Lifecycle};
 use crate::io::cluster::{Cluster, WriteError};

@@ -2,7 +2,7 @@
 
 use super::{run_evaluation, Output, SourceArgs, ViewArgs};
 use crate::core::config::Config;
-use crate::core::ledger;
+use crate::io::ledger;
 use crate::core::report::{self, Sum};
 use crate::render::report::ReportMail;
 use anyhow::Context;

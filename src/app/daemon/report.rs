@@ -16,7 +16,7 @@ use crate::app::act::{mail, Deliver};
 use crate::app::collect::{collect, CollectError};
 use crate::core::config::{Config, Mode};
 use crate::core::evaluate::evaluate;
-use crate::core::ledger;
+use crate::io::ledger;
 use crate::core::report::{self};
 use crate::io::lease::Elector;
 use crate::io::prometheus::Prometheus;
