@@ -889,8 +889,7 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
         planned.is_some_and(|p| (p - expected).abs() < 1e-9),
         "{planned:?}"
     );
-    let ledger =
-        kube_reclaimer::io::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
+    let ledger = kube_reclaimer::io::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
     let entry = ledger
         .entries
         .iter()

@@ -6,6 +6,7 @@ use super::view::label;
 use crate::core::assess::{Assessment, Expiry, Prices, QuotaLine, RecipientSource, Verdict};
 use crate::core::collected::Sources;
 use crate::core::config::{Config, MemoryStatistic};
+use crate::core::format::{money_or, Per, Unknown};
 use crate::core::model::{format_bytes, format_cores};
 use crate::core::plan::NamespacePlan;
 use chrono::{DateTime, Utc};
@@ -226,8 +227,7 @@ pub fn render(
     if let Some(why) = &prices.fallback {
         let _ = writeln!(o, "  {why}");
     }
-    let money =
-        |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.4} {}", c.currency));
+    let money = |v: Option<f64>| money_or(v, Per::Hour, &c.currency, Unknown::Word);
     for (what, line) in [("CPU", &c.cpu), ("memory", &c.memory)] {
         let _ = writeln!(
             o,
@@ -244,8 +244,7 @@ pub fn render(
         money(c.used_per_hour),
         money(c.waste_per_hour)
     );
-    let month =
-        |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.2} {}", c.currency));
+    let month = |v: Option<f64>| money_or(v, Per::Month, &c.currency, Unknown::Word);
     let _ = writeln!(
         o,
         "  per month (730 h): requested {}, waste {}",
