@@ -6,6 +6,7 @@ pub mod collected;
 pub mod config;
 pub mod evaluate;
 pub mod fixtures;
+pub mod format;
 pub mod ledger;
 pub mod model;
 pub mod notice;

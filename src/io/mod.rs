@@ -4,5 +4,6 @@ pub mod cluster;
 pub mod config_file;
 pub mod kubernetes;
 pub mod lease;
+pub mod ledger;
 pub mod prometheus;
 pub mod smtp;

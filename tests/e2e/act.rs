@@ -411,7 +411,7 @@ fn an_expired_namespace_is_marked_then_reclaimed_after_grace_with_a_tombstone_wi
     );
     assert!(events_for(bed, name).contains(&"Reclaimed".to_string()));
     // The reclamation is in the ledger the weekly reports read.
-    let ledger = kube_reclaimer::core::ledger::read(dir);
+    let ledger = kube_reclaimer::io::ledger::read(dir);
     assert!(ledger.readable && ledger.problems.is_empty(), "{ledger:?}");
     let entry = ledger
         .entries
@@ -893,8 +893,7 @@ fn the_ledger_records_the_cost_at_the_prices_the_cycle_used() {
         planned.is_some_and(|p| (p - expected).abs() < 1e-9),
         "{planned:?}"
     );
-    let ledger =
-        kube_reclaimer::core::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
+    let ledger = kube_reclaimer::io::ledger::read(std::path::Path::new(&c.lifecycle.tombstone_dir));
     let entry = ledger
         .entries
         .iter()
@@ -1293,7 +1292,10 @@ fn sleep_records_the_replicas_on_the_namespace_first_and_wake_restores_them() {
     workload(bed, name, "StatefulSet", "db", 2);
     let inbox = Inbox::default();
     let done = cycle(bed, &c, name, bed.at, &inbox);
-    assert!(done.iter().all(|d| d.outcome.as_str() == "done"), "{done:?}");
+    assert!(
+        done.iter().all(|d| d.outcome.as_str() == "done"),
+        "{done:?}"
+    );
     assert_eq!(scale_of(bed, name, "Deployment", "web"), (0, vec![]));
     assert_eq!(scale_of(bed, name, "StatefulSet", "db"), (0, vec![]));
     let asleep = annotations(bed, name);

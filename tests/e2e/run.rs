@@ -309,7 +309,7 @@ fn sleep_mode_scales_workloads_to_zero_and_back_when_the_owner_extends() {
     assert!(mails_about(bed, name)
         .iter()
         .any(|m| m.contains("was put to sleep")));
-    let ledger = kube_reclaimer::core::ledger::read(&bed.state_dir.join("tombstones-run-sleep"));
+    let ledger = kube_reclaimer::io::ledger::read(&bed.state_dir.join("tombstones-run-sleep"));
     let slept: Vec<_> = ledger
         .entries
         .iter()

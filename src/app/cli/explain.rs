@@ -5,6 +5,7 @@ use super::table::action_brief;
 use crate::core::assess::{Assessment, Expiry, Prices, QuotaLine, RecipientSource, Verdict};
 use crate::core::collected::Sources;
 use crate::core::config::{Config, MemoryStatistic};
+use crate::core::format::{money_or, Per, Unknown};
 use crate::core::model::{format_bytes, format_cores};
 use crate::core::plan::NamespacePlan;
 use chrono::{DateTime, Utc};
@@ -256,8 +257,7 @@ fn cost(o: &mut String, a: &Assessment, prices: &Prices) {
     if let Some(why) = &prices.fallback {
         let _ = writeln!(o, "  {why}");
     }
-    let money =
-        |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.4} {}", c.currency));
+    let money = |v: Option<f64>| money_or(v, Per::Hour, &c.currency, Unknown::Word);
     for (what, line) in [("CPU", &c.cpu), ("memory", &c.memory)] {
         let _ = writeln!(
             o,
@@ -274,8 +274,7 @@ fn cost(o: &mut String, a: &Assessment, prices: &Prices) {
         money(c.used_per_hour),
         money(c.waste_per_hour)
     );
-    let month =
-        |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.2} {}", c.currency));
+    let month = |v: Option<f64>| money_or(v, Per::Month, &c.currency, Unknown::Word);
     let _ = writeln!(
         o,
         "  per month (730 h): requested {}, waste {}",

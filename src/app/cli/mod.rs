@@ -6,7 +6,6 @@ mod report;
 mod table;
 mod view;
 
-
 use crate::app::act::{Deliver, DeliverError, Delivery, Postman};
 use crate::app::context::Context as AppContext;
 use crate::app::daemon;

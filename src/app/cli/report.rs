@@ -3,8 +3,9 @@
 use super::SourceArgs;
 use crate::app::pipeline::{evaluate_at, Progress};
 use crate::core::config::Config;
-use crate::core::ledger;
+use crate::core::format::{self, Partial, Per};
 use crate::core::report::{self, Sum};
+use crate::io::ledger;
 use crate::render::report::ReportMail;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -32,11 +33,7 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
 }
 
 fn money(s: &Sum, currency: &str) -> String {
-    match (s.exact(), s.at_least()) {
-        (Some(v), _) => format!("{v:.4} {currency}/h"),
-        (None, Some(v)) => format!("at least {v:.4} {currency}/h"),
-        (None, None) => "unknown".into(),
-    }
+    format::sum(s, Per::Hour, currency, Partial::AtLeast)
 }
 
 /// Collects and evaluates as `plan` does, reads the ledger, renders every report and

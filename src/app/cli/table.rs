@@ -2,6 +2,7 @@
 
 use crate::core::assess::Assessment;
 use crate::core::evaluate::Evaluation;
+use crate::core::format::{money_or, Per, Unknown};
 use crate::core::plan::{Action, ActionKind, NamespacePlan};
 use std::fmt::Write;
 
@@ -28,7 +29,7 @@ fn gap(g: Option<f64>, flagged: bool) -> String {
 }
 
 fn money(v: Option<f64>) -> String {
-    v.map_or("?".into(), |v| format!("{v:.4}"))
+    money_or(v, Per::Hour, "", Unknown::Mark)
 }
 
 pub fn action_brief(a: &Action) -> String {

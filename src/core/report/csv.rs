@@ -5,6 +5,7 @@
 
 use super::Row;
 use crate::core::assess::{QuotaLine, Sizing};
+use crate::core::format::UNKNOWN;
 use crate::core::model::rfc3339;
 
 /// The header, in order.
@@ -41,8 +42,6 @@ pub const CSV_COLUMNS: [&str; 31] = [
     "idle_reason",
     "usage_unknown_reason",
 ];
-
-const UNKNOWN: &str = "unknown";
 
 /// A number with at most `decimals` decimals, without trailing zeros.
 fn number(v: f64, decimals: usize) -> String {

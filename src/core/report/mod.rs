@@ -1,7 +1,7 @@
 //! Weekly cost reports: pure, no I/O. From one [`Evaluation`], the reclamation ledger and
-//! the config, [`build`] makes one report per team and a roll-up for FinOps; [`render`]
-//! turns each into a subject, a plain-text and an HTML body (minijinja templates in
-//! `templates/`) and a CSV file.
+//! the config, [`build`] makes one report per team and a roll-up for FinOps, with the
+//! CSV ([`csv`]), the file names ([`files`]) and the text-table layout ([`table`]);
+//! `render::report` turns each into a subject, a plain-text and an HTML body.
 //!
 //! - Every team in `owners.teams` gets the namespaces whose team label names it; a team
 //!   with no namespace gets no report. Namespaces with no team label, or a team not in
@@ -15,7 +15,9 @@
 //! - A value that is not known is never a number: sums say how many values they miss, and
 //!   every view writes `unknown`.
 
-mod csv;
+pub mod csv;
+pub mod files;
+pub mod table;
 
 pub use csv::{csv, CSV_COLUMNS};
 
@@ -62,7 +64,18 @@ impl Group {
             Group::Unassigned => "namespaces without a known team".into(),
         }
     }
+
+    /// Where the report's recipients are configured: `owners.teams.payments`, ...
+    pub fn recipients_key(&self) -> String {
+        match self {
+            Group::Team(team) => format!("owners.teams.{team}"),
+            Group::Unassigned => "owners.fallback_recipients".into(),
+        }
+    }
 }
+
+/// Where the roll-up's recipients are configured.
+pub const FINOPS_RECIPIENTS_KEY: &str = "reports.finops_recipients";
 
 /// A sum over namespaces that says how many of them were unknown.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -394,6 +407,42 @@ pub fn build(e: &Evaluation, ledger: &Ledger, config: &Config) -> Reports {
         .collect();
     rows.sort_by(by_waste);
     let all_upcoming = upcoming(&rows, e.at);
+    let (teams, empty_teams) = team_reports(&rows, &all_upcoming, ledger, e.at, config);
+    let finops = Rollup {
+        recipients: addresses(&config.reports.finops_recipients),
+        groups: ranked_groups(&teams),
+        top: rows
+            .iter()
+            .filter(|r| r.cost.waste_per_hour.is_some_and(|w| w > 0.0))
+            .take(TOP_NAMESPACES)
+            .cloned()
+            .collect(),
+        totals: Totals::of(&rows),
+        upcoming: all_upcoming,
+        reclaimed: reclaimed(ledger, e.at, config, |_| true),
+        rows,
+    };
+    Reports {
+        at: e.at,
+        dry_run: e.plan.dry_run,
+        prices: e.prices.clone(),
+        sources: e.sources.clone(),
+        ledger_path: ledger.path.clone(),
+        teams,
+        empty_teams,
+        finops,
+    }
+}
+
+/// The teams' reports (in `owners.teams` order, then the unassigned namespaces', if
+/// any), and the teams without namespaces, which get none.
+fn team_reports(
+    rows: &[Row],
+    all_upcoming: &[Upcoming],
+    ledger: &Ledger,
+    at: DateTime<Utc>,
+    config: &Config,
+) -> (Vec<TeamReport>, Vec<String>) {
     let report = |group: Group, recipients: Vec<String>| {
         let mine: Vec<Row> = rows.iter().filter(|r| r.group == group).cloned().collect();
         TeamReport {
@@ -403,7 +452,7 @@ pub fn build(e: &Evaluation, ledger: &Ledger, config: &Config) -> Reports {
                 .filter(|u| u.group == group)
                 .cloned()
                 .collect(),
-            reclaimed: reclaimed(ledger, e.at, config, |g| *g == group),
+            reclaimed: reclaimed(ledger, at, config, |g| *g == group),
             rows: mine,
             group,
             recipients,
@@ -426,6 +475,11 @@ pub fn build(e: &Evaluation, ledger: &Ledger, config: &Config) -> Reports {
     if !unassigned.rows.is_empty() {
         teams.push(unassigned);
     }
+    (teams, empty_teams)
+}
+
+/// The teams' lines of the roll-up, ranked by waste per hour (unknown last), then by team.
+fn ranked_groups(teams: &[TeamReport]) -> Vec<GroupTotals> {
     let mut groups: Vec<GroupTotals> = teams
         .iter()
         .map(|t| GroupTotals {
@@ -440,32 +494,8 @@ pub fn build(e: &Evaluation, ledger: &Ledger, config: &Config) -> Reports {
             .total_cmp(&key(a))
             .then_with(|| a.group.cmp(&b.group))
     });
-    let top = rows
-        .iter()
-        .filter(|r| r.cost.waste_per_hour.is_some_and(|w| w > 0.0))
-        .take(TOP_NAMESPACES)
-        .cloned()
-        .collect();
-    let finops = Rollup {
-        recipients: addresses(&config.reports.finops_recipients),
-        groups,
-        top,
-        totals: Totals::of(&rows),
-        upcoming: all_upcoming,
-        reclaimed: reclaimed(ledger, e.at, config, |_| true),
-        rows,
-    };
-    Reports {
-        at: e.at,
-        dry_run: e.plan.dry_run,
-        prices: e.prices.clone(),
-        sources: e.sources.clone(),
-        ledger_path: ledger.path.clone(),
-        teams,
-        empty_teams,
-        finops,
-    }
+    groups
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
