@@ -3,7 +3,7 @@
 //! one way to write a value that is not known; the options say where outputs differ.
 
 use crate::core::model::format_bytes;
-use crate::core::report::Sum;
+use crate::core::model::Sum;
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// A value that is not known, in words.

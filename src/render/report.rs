@@ -15,8 +15,9 @@ mod view;
 
 use crate::core::assess::Verdict;
 use crate::core::config::Config;
+use crate::core::model::Sum;
 use crate::core::report::files::{file_names, FINOPS};
-use crate::core::report::{csv, Reports, Row, Sum, FINOPS_RECIPIENTS_KEY};
+use crate::core::report::{csv, Reports, Row, FINOPS_RECIPIENTS_KEY};
 use crate::render::templates::{self, LoadError, TemplateError, TemplateSet};
 use fmt::Fmt;
 use std::path::Path;
@@ -74,7 +75,7 @@ impl Templates {
     }
 
     fn check(&self) -> Result<(), ReportError> {
-        let (reports, config) = crate::core::fixtures::report_sample();
+        let (reports, config) = crate::core::report::sample::sample();
         render(&reports, self, &config).map(|_| ())
     }
 

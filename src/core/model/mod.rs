@@ -4,6 +4,7 @@
 mod duration;
 mod observation;
 mod quantity;
+mod sum;
 
 pub use duration::{Span, SpanError};
 pub use observation::{
@@ -11,6 +12,7 @@ pub use observation::{
     VOLUME_CLAIMS_LISTED,
 };
 pub use quantity::{format_bytes, format_cores, parse_quantity, Quantity, QuantityError};
+pub use sum::Sum;
 
 /// An instant as people and machines read it: RFC 3339, whole seconds, `Z`.
 pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {

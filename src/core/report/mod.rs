@@ -17,6 +17,7 @@
 
 pub mod csv;
 pub mod files;
+pub mod sample;
 pub mod table;
 
 pub use csv::{csv, CSV_COLUMNS};
@@ -28,6 +29,7 @@ use crate::core::collected::Sources;
 use crate::core::config::Config;
 use crate::core::evaluate::{reclaim_after, Evaluation, Pending};
 use crate::core::ledger::{Entry, Ledger};
+use crate::core::model::Sum;
 use crate::core::plan::{Lifecycle, NamespacePlan, Reason, State};
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -76,37 +78,6 @@ impl Group {
 
 /// Where the roll-up's recipients are configured.
 pub const FINOPS_RECIPIENTS_KEY: &str = "reports.finops_recipients";
-
-/// A sum over namespaces that says how many of them were unknown.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Sum {
-    /// Sum of the known values.
-    pub known_total: f64,
-    pub known: usize,
-    pub unknown: usize,
-}
-
-impl Sum {
-    pub fn add(&mut self, value: Option<f64>) {
-        match value {
-            Some(v) => {
-                self.known_total += v;
-                self.known += 1;
-            }
-            None => self.unknown += 1,
-        }
-    }
-
-    /// The total when every value is known; `None` when any is missing.
-    pub fn exact(&self) -> Option<f64> {
-        (self.unknown == 0).then_some(self.known_total)
-    }
-
-    /// The known part, when there is one: a lower bound when some values are unknown.
-    pub fn at_least(&self) -> Option<f64> {
-        (self.known > 0 || self.unknown == 0).then_some(self.known_total)
-    }
-}
 
 /// Totals over a set of namespaces; costs per hour unless named per month.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -3,7 +3,8 @@
 
 use crate::core::config::Config;
 use crate::core::format::{self, Partial, Per};
-use crate::core::report::{Reports, Sum};
+use crate::core::model::Sum;
+use crate::core::report::Reports;
 use chrono::{DateTime, Utc};
 
 pub(super) struct Fmt<'a> {

@@ -8,10 +8,9 @@ use crate::core::config::{Config, ReclaimBy};
 use crate::core::format::{
     bytes, cores, cpu_quantity, known, memory_quantity, money_or, percent, Per, Unknown, UNKNOWN,
 };
+use crate::core::model::Sum;
 use crate::core::notice::{expiry_command, EXTEND_BY_DAYS};
-use crate::core::report::{
-    Event, Group, GroupTotals, Reclaimed, ReclaimedList, Row, Sum, Upcoming,
-};
+use crate::core::report::{Event, Group, GroupTotals, Reclaimed, ReclaimedList, Row, Upcoming};
 use chrono::TimeDelta;
 use serde::Serialize;
 use std::collections::BTreeSet;

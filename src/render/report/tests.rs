@@ -3,11 +3,12 @@
 
 use super::{render, ReportMail, Templates};
 use crate::core::config::Config;
-use crate::core::fixtures::{report_sample, utc, v, Ns, GIB};
+use crate::core::fixtures::{utc, v, Ns, GIB};
 use crate::core::ledger::Ledger;
 use crate::core::model::Sample;
 use crate::core::plan::Reason;
 use crate::core::report::csv::field;
+use crate::core::report::sample::sample as report_sample;
 use crate::core::report::tests::{
     config, entry, evaluation, ledger, names, team, AT, CPU_PRICE, EXPIRES, MEM_PRICE, TEAM,
 };

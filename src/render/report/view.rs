@@ -14,8 +14,9 @@ use crate::core::config::{Config, MemoryStatistic};
 use crate::core::format::{
     capitalised, cpu_quantity, memory_quantity, money_or, plural, Per, Unknown, UNKNOWN,
 };
+use crate::core::model::Sum;
 use crate::core::report::{
-    Group, ReclaimedList, Reports, Rollup, Row, Sum, TeamReport, Totals, FINOPS_RECIPIENTS_KEY,
+    Group, ReclaimedList, Reports, Rollup, Row, TeamReport, Totals, FINOPS_RECIPIENTS_KEY,
 };
 use serde::Serialize;
 
