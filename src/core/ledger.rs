@@ -16,7 +16,7 @@
 //! when `pricing.source: opencost` and they were read, else the configured ones).
 //! `team` and `requested_cost_per_hour` are `null` when unknown; `tombstone` is `null`
 //! for `by: sleep` (nothing is deleted). The file itself is
-//! written and read by [`crate::io::ledger`]; this module is its data and parsing.
+//! written and read by `io::ledger`; this module is its data and parsing.
 
 use crate::core::assess::Assessment;
 use crate::core::config::ReclaimBy;
