@@ -1,3 +1,6 @@
+//! The `kube-reclaimer` binary: parses the command line, runs the command, prints what
+//! it returns, or the error with its causes.
+
 use clap::Parser;
 use kube_reclaimer::app::cli::{execute, Cli};
 use std::process::ExitCode;

@@ -469,11 +469,11 @@ impl Cluster {
         &self,
         namespace: &str,
         legacy_annotation: &str,
-    ) -> Result<Vec<Workload>, WriteError> {
+    ) -> Result<Vec<Workload>, ReadError> {
         let mut out = Vec::new();
         for ar in scalable_kinds() {
             let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
-            each_listed(&api, |object| {
+            each_listed::<ReadError>(&api, |object| {
                 let Some(name) = object.metadata.name.clone() else {
                     return Ok(());
                 };
@@ -529,10 +529,10 @@ impl Cluster {
 
 /// Lists every object of `api`, `PAGE_SIZE` at a time, handing each to `each` as its page
 /// arrives (so a namespace's objects are never all held at once).
-async fn each_listed(
+async fn each_listed<E: From<kube::Error>>(
     api: &Api<DynamicObject>,
-    mut each: impl FnMut(DynamicObject) -> Result<(), WriteError>,
-) -> Result<(), WriteError> {
+    mut each: impl FnMut(DynamicObject) -> Result<(), E>,
+) -> Result<(), E> {
     let mut token: Option<String> = None;
     loop {
         let mut params = ListParams::default().limit(PAGE_SIZE);

@@ -220,15 +220,15 @@ async fn run(config: &ConfigArg, sources: SourceArgs, once: bool) -> anyhow::Res
     let config = load_config(config)?;
     init_logging(config.daemon.log_format, "info");
     // A broken report template is refused now, not at the first report time.
-    let templates = crate::render::report::Templates::from_config(&config)
+    crate::render::report::Templates::from_config(&config)
         .context("cannot load the report templates")?;
     let ctx = context(config, sources).await?;
     match ctx.config.mode {
         Mode::Enforce => {
             let postman = Postman::new(&ctx.config).context("cannot set up e-mail")?;
-            daemon::run(&ctx, templates, &postman, once).await?
+            daemon::run(&ctx, &postman, once).await?
         }
-        Mode::DryRun => daemon::run(&ctx, templates, &NoMail, once).await?,
+        Mode::DryRun => daemon::run(&ctx, &NoMail, once).await?,
     }
     Ok(String::new())
 }

@@ -21,7 +21,6 @@ use crate::core::config::{Config, Mode};
 use crate::core::evaluate::Evaluation;
 use crate::io::cluster::Cluster;
 use crate::io::lease::Elector;
-use crate::render::report::Templates;
 use axum::{
     http::{header, StatusCode},
     routing::get,
@@ -91,8 +90,6 @@ pub fn identity() -> String {
 struct Daemon<'a, M> {
     ctx: &'a Context,
     mail: &'a M,
-    /// The weekly reports' templates, checked at start.
-    templates: Templates,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     elector: Arc<Elector>,
@@ -110,7 +107,6 @@ struct Due {
 /// Runs cycles until SIGTERM or SIGINT (or once, with `once`).
 pub async fn run(
     ctx: &Context,
-    templates: Templates,
     mail: &impl Deliver,
     once: bool,
 ) -> Result<(), DaemonError> {
@@ -119,7 +115,6 @@ pub async fn run(
     let d = Daemon {
         ctx,
         mail,
-        templates,
         health: Arc::new(Health::default()),
         metrics: Arc::new(Metrics::new()),
         elector: Arc::new(Elector::new(
@@ -305,7 +300,7 @@ async fn work<M: Deliver>(
     };
     let may_act = may_act(d);
     if due.reports {
-        let work = reporter.run(d.ctx, &d.templates, d.mail, &d.elector, &may_act);
+        let work = reporter.run(d.ctx, d.mail, &d.elector, &may_act);
         if tokio::time::timeout(deadline, work).await.is_err() {
             d.metrics.record_error(Source::Deadline);
             tracing::error!(timeout = %config.daemon.cycle_timeout, "weekly report run did not finish within daemon.cycle_timeout; abandoned");

@@ -142,13 +142,12 @@ impl Reporter {
     pub async fn run(
         &mut self,
         ctx: &Context,
-        templates: &Templates,
         deliver: &impl Deliver,
         elector: &Elector,
         may_send: &(dyn Fn() -> bool + Sync),
     ) {
         let started = std::time::Instant::now();
-        let mails = match prepare(ctx, templates).await {
+        let mails = match prepare(ctx).await {
             Ok(mails) => mails,
             Err(e) => {
                 tracing::error!(error = %e, "weekly reports not made; next at the next report time");
@@ -224,9 +223,13 @@ impl Reporter {
     }
 }
 
-/// Collects and evaluates now, reads the ledger, renders the reports.
-async fn prepare(ctx: &Context, templates: &Templates) -> Result<Vec<ReportMail>, ReportRunError> {
+/// Loads the report templates, collects and evaluates now, reads the ledger, renders
+/// the reports.
+async fn prepare(ctx: &Context) -> Result<Vec<ReportMail>, ReportRunError> {
     let config = &ctx.config;
+    // Read again at every run: an operator's template edited since the start applies to
+    // the next reports (`run` refused a broken one when it started).
+    let templates = Templates::from_config(config)?;
     let unknown = "the reports show its values as unknown";
     let evaluation = evaluate_at(ctx, Utc::now(), Progress::Log { unknown }).await?;
     let ledger = ledger::read(Path::new(&config.lifecycle.tombstone_dir));
@@ -237,7 +240,7 @@ async fn prepare(ctx: &Context, templates: &Templates) -> Result<Vec<ReportMail>
     for team in &reports.empty_teams {
         tracing::info!(team = %team, "team has no namespaces: no weekly report");
     }
-    Ok(crate::render::report::render(&reports, templates, config)?)
+    Ok(crate::render::report::render(&reports, &templates, config)?)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,3 +1,5 @@
+//! Unit tests of the metrics: the series of every state and verdict, their labels, and the action counters.
+
 use super::*;
 use crate::app::act::Done;
 use crate::core::collected::{Collected, Sources};

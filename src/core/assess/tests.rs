@@ -1,3 +1,5 @@
+//! Unit tests of the assessment: rightsizing, cost, prices, quota and the idle verdict.
+
 use super::*;
 use crate::core::fixtures::{utc, v, Ns, GIB};
 use crate::core::model::Sample;
@@ -190,6 +192,7 @@ fn quota_ledger_without_quotas_or_when_they_cannot_be_listed() {
 }
 
 #[test]
+// long because: a table of cases, one per rule of the idle verdict, read top to bottom.
 fn idle_needs_every_signal_below_threshold_over_a_fully_covered_window() {
     // (rule, namespace, expected verdict)
     let cases = [

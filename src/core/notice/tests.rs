@@ -1,3 +1,5 @@
+//! Unit tests of what a notice says: which notice an action gets, its commands and what it destroys.
+
 use super::*;
 use crate::core::assess::{assess, Verdict};
 use crate::core::config::Config;

@@ -1,3 +1,5 @@
+//! Unit tests of the planner: one case per state and transition of the lifecycle.
+
 use super::*;
 use crate::core::assess::assess;
 use crate::core::fixtures::{utc, Ns};

@@ -1,3 +1,5 @@
+//! Unit tests of the SMTP adapter: setup errors name their config key.
+
 use super::*;
 use std::path::PathBuf;
 

@@ -1,3 +1,5 @@
+//! Unit tests of notice rendering: subjects, text and HTML bodies, operator templates.
+
 use super::*;
 use crate::core::assess::assess;
 use crate::core::fixtures::{utc, Ns};
