@@ -105,11 +105,7 @@ struct Due {
 }
 
 /// Runs cycles until SIGTERM or SIGINT (or once, with `once`).
-pub async fn run(
-    ctx: &Context,
-    mail: &impl Deliver,
-    once: bool,
-) -> Result<(), DaemonError> {
+pub async fn run(ctx: &Context, mail: &impl Deliver, once: bool) -> Result<(), DaemonError> {
     let config = &ctx.config;
     let (listener, address) = bind(config).await?;
     let d = Daemon {
