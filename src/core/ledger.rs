@@ -127,11 +127,12 @@ pub fn parse(shown: &str, bytes: &[u8]) -> Ledger {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::fixtures::utc;
 
-    fn entry(namespace: &str, at: &str) -> Entry {
+    /// An entry of team payments for `namespace` at `at`.
+    pub(crate) fn entry(namespace: &str, at: &str) -> Entry {
         Entry {
             at: utc(at),
             namespace: namespace.into(),

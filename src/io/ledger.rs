@@ -102,21 +102,7 @@ pub fn read(tombstone_dir: &Path) -> Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::fixtures::utc;
-
-    fn entry(namespace: &str, at: &str) -> Entry {
-        Entry {
-            at: utc(at),
-            namespace: namespace.into(),
-            uid: format!("uid-{namespace}"),
-            team: Some("payments".into()),
-            cause: Reason::Expired,
-            by: ReclaimBy::Delete,
-            tombstone: Some(format!("/t/{namespace}.yaml")),
-            requested_cost_per_hour: Some(0.0632),
-            currency: "USD".into(),
-        }
-    }
+    use crate::core::ledger::tests::entry;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -14,29 +14,10 @@ use crate::core::config::Config;
 use crate::core::model::{format_bytes, format_cores, Span, Volumes};
 use crate::core::notice::{Commands, Evidence, Notice, NoticeKind, Rendered};
 use crate::core::plan::Reason;
-use crate::render::templates::{self, replacement_origin, LoadError, TemplateError, TemplateSet};
+use crate::render::templates::{self, replacement_origin, LoadError, TemplateSet, TemplatesError};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::path::Path;
-
-/// Why the notices' templates cannot be loaded or a notice rendered. Each message says
-/// what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum NoticeError {
-    #[error("{origin}: {detail}")]
-    Template { origin: String, detail: String },
-    #[error("smtp.templates_dir: cannot use `{path}`: {detail}; set it to a readable directory of templates, or to null for the built-in ones")]
-    TemplatesDir { path: String, detail: String },
-}
-
-impl From<TemplateError> for NoticeError {
-    fn from(e: TemplateError) -> NoticeError {
-        NoticeError::Template {
-            origin: e.origin,
-            detail: e.detail,
-        }
-    }
-}
 
 /// The templates in force: the built-in ones, each possibly replaced by an operator's.
 #[derive(Debug)]
@@ -49,13 +30,13 @@ impl Templates {
     /// Every template is checked here, so a broken one is refused before any mail. Every
     /// `.txt` or `.html` file in `dir` must be a notice's or a weekly report's template;
     /// the reports' are left to `render::report::Templates`.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, NoticeError> {
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplatesError> {
         let set = templates::notices(dir).map_err(|e| match e {
-            LoadError::Folder { path, detail } => NoticeError::TemplatesDir {
+            LoadError::Folder { path, detail } => TemplatesError::TemplatesDir {
                 path: path.display().to_string(),
                 detail,
             },
-            LoadError::Read { path, error } => NoticeError::Template {
+            LoadError::Read { path, error } => TemplatesError::Template {
                 origin: replacement_origin(templates::NOTICES_ARE, &path),
                 detail: format!("cannot read it: {error}"),
             },
@@ -68,7 +49,7 @@ impl Templates {
 
     /// Renders every kind of notice once with sample data, so that a template that
     /// names an unknown variable or lacks its subject line is refused at load time.
-    fn check(&self) -> Result<(), NoticeError> {
+    fn check(&self) -> Result<(), TemplatesError> {
         let now = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000);
         let ctx = RenderContext {
             templates: self,
@@ -84,7 +65,7 @@ impl Templates {
     }
 
     /// The templates `config` names: built-in, or with `smtp.templates_dir`'s in place.
-    pub fn from_config(config: &Config) -> Result<Templates, NoticeError> {
+    pub fn from_config(config: &Config) -> Result<Templates, TemplatesError> {
         Templates::load(config.smtp.templates_dir.as_deref().map(Path::new))
     }
 
@@ -93,7 +74,7 @@ impl Templates {
         self.set.overridden(name)
     }
 
-    fn render(&self, name: &str, view: &View<'_>) -> Result<String, NoticeError> {
+    fn render(&self, name: &str, view: &View<'_>) -> Result<String, TemplatesError> {
         Ok(self.set.render(name, view)?)
     }
 }
@@ -247,12 +228,12 @@ struct SignalView {
 }
 
 /// Renders `notice` with the context's templates. Pure: no I/O, no clock.
-pub fn render(notice: &Notice, ctx: &RenderContext<'_>) -> Result<Rendered, NoticeError> {
+pub fn render(notice: &Notice, ctx: &RenderContext<'_>) -> Result<Rendered, TemplatesError> {
     let view = view(notice, ctx);
     let name = notice.template();
     let text_name = format!("{name}.txt");
     let full = ctx.templates.render(&text_name, &view)?;
-    let (subject, text) = split_subject(&full).ok_or_else(|| NoticeError::Template {
+    let (subject, text) = split_subject(&full).ok_or_else(|| TemplatesError::Template {
         origin: ctx.templates.set.origin(&text_name),
         detail: "it must start with a line `Subject: ...` (not empty), then the body".into(),
     })?;

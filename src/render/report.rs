@@ -18,28 +18,10 @@ use crate::core::config::Config;
 use crate::core::model::Sum;
 use crate::core::report::files::{file_names, FINOPS};
 use crate::core::report::{csv, Reports, Row, FINOPS_RECIPIENTS_KEY};
-use crate::render::templates::{self, LoadError, TemplateError, TemplateSet};
+use crate::render::templates::{self, LoadError, TemplateSet, TemplatesError};
 use fmt::Fmt;
 use std::path::Path;
 use view::{finops_view, team_view, Common, View};
-
-/// Why a report cannot be rendered. Each message says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{origin}: {detail}")]
-    Template { origin: String, detail: String },
-    #[error("smtp.templates_dir: cannot use `{path}`: {detail}; set it to a readable directory of templates, or to null for the built-in ones")]
-    TemplatesDir { path: String, detail: String },
-}
-
-impl From<TemplateError> for ReportError {
-    fn from(e: TemplateError) -> ReportError {
-        ReportError::Template {
-            origin: e.origin,
-            detail: e.detail,
-        }
-    }
-}
 
 /// The report templates in force: the built-in ones, each possibly replaced by an
 /// operator's file in `smtp.templates_dir`.
@@ -52,13 +34,13 @@ impl Templates {
     /// The built-in templates, with those of the same name in `dir` in their place. Every
     /// template is rendered once with a sample report, so a broken one is refused here.
     /// Other files in `dir` are left to the e-mail notices' loader, which checks them.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, ReportError> {
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplatesError> {
         let set = templates::reports(dir).map_err(|e| match e {
-            LoadError::Folder { path, detail } => ReportError::TemplatesDir {
+            LoadError::Folder { path, detail } => TemplatesError::TemplatesDir {
                 path: path.display().to_string(),
                 detail,
             },
-            LoadError::Read { path, error } => ReportError::TemplatesDir {
+            LoadError::Read { path, error } => TemplatesError::TemplatesDir {
                 path: path.display().to_string(),
                 detail: error.to_string(),
             },
@@ -70,16 +52,16 @@ impl Templates {
     }
 
     /// The templates `config` names: built-in, or with `smtp.templates_dir`'s in place.
-    pub fn from_config(config: &Config) -> Result<Templates, ReportError> {
+    pub fn from_config(config: &Config) -> Result<Templates, TemplatesError> {
         Templates::load(config.smtp.templates_dir.as_deref().map(Path::new))
     }
 
-    fn check(&self) -> Result<(), ReportError> {
+    fn check(&self) -> Result<(), TemplatesError> {
         let (reports, config) = crate::core::report::sample::sample();
         render(&reports, self, &config).map(|_| ())
     }
 
-    fn render(&self, name: &str, view: &View) -> Result<String, ReportError> {
+    fn render(&self, name: &str, view: &View) -> Result<String, TemplatesError> {
         Ok(self.set.render(name, view)?)
     }
 }
@@ -124,7 +106,7 @@ pub fn render(
     reports: &Reports,
     templates: &Templates,
     config: &Config,
-) -> Result<Vec<ReportMail>, ReportError> {
+) -> Result<Vec<ReportMail>, TemplatesError> {
     let f = Fmt::new(reports, config);
     let common = Common::new(reports, config, &f);
     let mut out = Vec::new();

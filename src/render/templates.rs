@@ -110,6 +110,25 @@ pub struct TemplateError {
     pub detail: String,
 }
 
+/// Why the notices' or the reports' templates cannot be used: a template that does not
+/// load or render, or a `smtp.templates_dir` that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplatesError {
+    #[error("{origin}: {detail}")]
+    Template { origin: String, detail: String },
+    #[error("smtp.templates_dir: cannot use `{path}`: {detail}; set it to a readable directory of templates, or to null for the built-in ones")]
+    TemplatesDir { path: String, detail: String },
+}
+
+impl From<TemplateError> for TemplatesError {
+    fn from(e: TemplateError) -> TemplatesError {
+        TemplatesError::Template {
+            origin: e.origin,
+            detail: e.detail,
+        }
+    }
+}
+
 /// The templates in force: the built-in ones, each possibly replaced by an operator's.
 #[derive(Debug)]
 pub struct TemplateSet {

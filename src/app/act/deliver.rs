@@ -7,7 +7,8 @@ use crate::core::config::{Config, ReclaimBy};
 use crate::core::notice::{Notice, Rendered};
 use crate::core::plan::ActionKind;
 use crate::io::smtp::{Attachment, MailError, Mailer};
-use crate::render::notice::{render, NoticeError, RenderContext, Templates};
+use crate::render::notice::{render, RenderContext, Templates};
+use crate::render::templates::TemplatesError;
 
 /// Why a mail was not sent (or e-mail cannot be set up). The message is what the act
 /// stage and the report sender log and record.
@@ -18,7 +19,7 @@ pub enum DeliverError {
     NoNotice { kind: &'static str },
     /// The notice's templates cannot be loaded, or the notice rendered.
     #[error("{0}")]
-    Render(#[from] NoticeError),
+    Render(#[from] TemplatesError),
     /// The SMTP server did not accept the mail, or cannot be set up.
     #[error("{0}")]
     Smtp(#[from] MailError),

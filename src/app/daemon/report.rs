@@ -248,7 +248,7 @@ pub enum ReportRunError {
     #[error(transparent)]
     Collect(#[from] CollectError),
     #[error(transparent)]
-    Templates(#[from] crate::render::report::ReportError),
+    Templates(#[from] crate::render::templates::TemplatesError),
 }
 
 #[cfg(test)]

@@ -514,7 +514,7 @@ fn a_broken_operator_template_is_refused_naming_the_file_and_the_problem() {
         let err = Templates::load(Some(&dir)).unwrap_err();
         let message = err.to_string();
         assert!(
-            matches!(err, NoticeError::Template { .. }),
+            matches!(err, TemplatesError::Template { .. }),
             "{name}: {err:?}"
         );
         for part in [dir.join(name).display().to_string(), problem.to_string()] {
