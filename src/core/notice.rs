@@ -307,4 +307,4 @@ fn destroys(volumes: Option<&Volumes>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

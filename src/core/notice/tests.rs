@@ -1,4 +1,5 @@
-//! Unit tests of what a notice says: which notice an action gets, its commands and what it destroys.
+//! Unit tests of what a notice says: which notice an action gets, its commands and what it destroys;
+//! and the notices the rendering tests in `render::notice` start from.
 
 use super::*;
 use crate::core::assess::{assess, Verdict};
@@ -6,15 +7,15 @@ use crate::core::config::Config;
 use crate::core::fixtures::{utc, v, Ns};
 use crate::core::plan::{plan_namespace, Lifecycle};
 
-const EXPIRES: &str = "kube-reclaimer.io/expires";
+pub(crate) const EXPIRES: &str = "kube-reclaimer.io/expires";
 /// The mail's date; a month later is 2027-01-15.
-const NOW: &str = "2026-12-16T10:00:00Z";
+pub(crate) const NOW: &str = "2026-12-16T10:00:00Z";
 
-fn config(yaml: &str) -> Config {
+pub(crate) fn config(yaml: &str) -> Config {
     Config::from_yaml(yaml, "test").unwrap()
 }
 
-fn label(key: &str, value: &str) -> ExpirySource {
+pub(crate) fn label(key: &str, value: &str) -> ExpirySource {
     ExpirySource {
         kind: KeyKind::Label,
         key: key.into(),
@@ -22,7 +23,7 @@ fn label(key: &str, value: &str) -> ExpirySource {
     }
 }
 
-fn notice(namespace: &str, kind: NoticeKind) -> Notice {
+pub(crate) fn notice(namespace: &str, kind: NoticeKind) -> Notice {
     Notice {
         namespace: namespace.into(),
         expiry_source: Some(label(EXPIRES, "2026-12-22")),

@@ -3,36 +3,12 @@
 use super::*;
 use crate::core::assess::assess;
 use crate::core::fixtures::{utc, Ns};
+use crate::core::notice::tests::{config, label, notice, EXPIRES, NOW};
 use crate::core::plan::{plan_namespace, Lifecycle};
 use std::path::PathBuf;
 
-const EXPIRES: &str = "kube-reclaimer.io/expires";
-/// The mail's date; a month later is 2027-01-15.
-const NOW: &str = "2026-12-16T10:00:00Z";
-
-fn config(yaml: &str) -> Config {
-    Config::from_yaml(yaml, "test").unwrap()
-}
-
 fn builtin() -> Templates {
     Templates::load(None).unwrap()
-}
-
-fn label(key: &str, value: &str) -> ExpirySource {
-    ExpirySource {
-        kind: KeyKind::Label,
-        key: key.into(),
-        value: value.into(),
-    }
-}
-
-fn notice(namespace: &str, kind: NoticeKind) -> Notice {
-    Notice {
-        namespace: namespace.into(),
-        expiry_source: Some(label(EXPIRES, "2026-12-22")),
-        volumes: Some(Volumes::default()),
-        kind,
-    }
 }
 
 fn idle_signals() -> Vec<Signal> {
