@@ -43,23 +43,6 @@ pub const CYCLE_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
-/// Every lifecycle state: one series each per namespace.
-pub const STATES: [State; 10] = [
-    State::Protected,
-    State::OptedOut,
-    State::Active,
-    State::Expiring,
-    State::Expired,
-    State::Idle,
-    State::Marked,
-    State::Due,
-    State::Sleeping,
-    State::Terminating,
-];
-
-/// Every idle verdict: one series each per namespace.
-pub const VERDICTS: [Verdict; 3] = [Verdict::Idle, Verdict::Active, Verdict::Unknown];
-
 /// Where an error comes from: the `source` label of `kube_reclaimer_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -380,7 +363,7 @@ impl Namespaces {
         set(&self.expiry, a.expiry.at().map(seconds));
         let standing = reclaim_after(p, lifecycle, grace, Pending::Standing);
         set(&self.reclaim_after, standing.map(|(t, _)| seconds(t)));
-        for state in STATES {
+        for state in State::ALL {
             let labels = StateLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),
@@ -390,7 +373,7 @@ impl Namespaces {
                 .get_or_create(&labels)
                 .set(i64::from(state == p.state));
         }
-        for verdict in VERDICTS {
+        for verdict in Verdict::ALL {
             let labels = VerdictLabels {
                 namespace: namespace.clone(),
                 team: team.clone(),

@@ -193,7 +193,7 @@ fn a_namespace_gone_from_the_next_evaluation_disappears() {
 
 #[test]
 fn every_state_and_verdict_has_a_series_and_exactly_one_is_set() {
-    // The match fails to compile when a state is added without listing it in STATES.
+    // The match fails to compile when a state is added without listing it in State::ALL.
     let position = |s: State| match s {
         State::Protected => 0,
         State::OptedOut => 1,
@@ -206,7 +206,7 @@ fn every_state_and_verdict_has_a_series_and_exactly_one_is_set() {
         State::Sleeping => 8,
         State::Terminating => 9,
     };
-    for (i, s) in STATES.iter().enumerate() {
+    for (i, s) in State::ALL.iter().enumerate() {
         assert_eq!(position(*s), i);
     }
     let text = rendered(
@@ -231,7 +231,7 @@ fn every_state_and_verdict_has_a_series_and_exactly_one_is_set() {
                 Some((state.to_string(), value.to_string()))
             })
             .collect();
-        assert_eq!(states.len(), STATES.len(), "{namespace}: {states:?}");
+        assert_eq!(states.len(), State::ALL.len(), "{namespace}: {states:?}");
         let set: Vec<&String> = states
             .iter()
             .filter(|(_, v)| *v == "1")

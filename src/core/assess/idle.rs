@@ -20,6 +20,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order `/metrics` lists them.
+    pub const ALL: [Verdict; 3] = [Verdict::Idle, Verdict::Active, Verdict::Unknown];
+
     /// The verdict's name, as serialized: in tables, CSV, metric labels and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -199,8 +202,9 @@ mod tests {
 
     #[test]
     fn each_verdict_is_named_as_serialized() {
-        for verdict in [Verdict::Idle, Verdict::Active, Verdict::Unknown] {
-            // Exhaustive: a new variant does not compile here until it is listed above.
+        for verdict in Verdict::ALL {
+            // Exhaustive: a new variant does not compile here until it is named; list it
+            // in `Verdict::ALL` too.
             match verdict {
                 Verdict::Idle | Verdict::Active | Verdict::Unknown => assert_eq!(
                     serde_json::to_value(verdict).unwrap(),

@@ -121,6 +121,20 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order `/metrics` lists them (one series each per namespace).
+    pub const ALL: [State; 10] = [
+        State::Protected,
+        State::OptedOut,
+        State::Active,
+        State::Expiring,
+        State::Expired,
+        State::Idle,
+        State::Marked,
+        State::Due,
+        State::Sleeping,
+        State::Terminating,
+    ];
+
     /// The state's name, as serialized: in tables, CSV, metric labels and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

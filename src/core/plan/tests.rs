@@ -835,20 +835,9 @@ fn each_action_kind_is_named_as_serialized() {
 
 #[test]
 fn each_state_is_named_as_serialized() {
-    let all = [
-        State::Protected,
-        State::OptedOut,
-        State::Active,
-        State::Expiring,
-        State::Expired,
-        State::Idle,
-        State::Marked,
-        State::Due,
-        State::Sleeping,
-        State::Terminating,
-    ];
-    for state in all {
-        // Exhaustive: a new variant does not compile here until it is listed above.
+    for state in State::ALL {
+        // Exhaustive: a new variant does not compile here until it is named; list it in
+        // `State::ALL` too.
         match state {
             State::Protected
             | State::OptedOut
