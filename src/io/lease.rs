@@ -5,9 +5,14 @@
 //! lets this replica act until the instant the renewal request was sent, plus the Lease
 //! duration, minus a margin of a third of the duration ([`margin`]; client-go's
 //! `RenewDeadline` < `LeaseDuration` likewise). Another replica takes the Lease over only
-//! once the whole duration has passed since the `renewTime` written, so this replica has
-//! stopped acting by then, even when its renewals hang instead of failing. The margin
-//! also covers a clock difference between replicas of up to a third of the duration.
+//! once it has seen the Lease unchanged for the whole duration, timed on its own
+//! monotonic clock from when it first saw that version ([`Watch`], as client-go does),
+//! so this replica has stopped acting by then, even when its renewals hang instead of
+//! failing. The `renewTime` written is never compared with another replica's clock: a
+//! replica whose clock runs ahead can neither take the Lease early nor, by writing a
+//! `renewTime` in the future, keep it from the others after it is gone. A replica whose
+//! clock disagrees with the apiserver's stands aside ([`Elector::stand_aside`]): it
+//! gives the Lease up and does not take it, since it would not act with it.
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -46,12 +51,36 @@ impl Leadership {
     }
 }
 
+/// The version of another replica's Lease this replica last saw, and since when (on its
+/// own monotonic clock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    seen: Option<(String, Instant)>,
+}
+
+impl Watch {
+    /// The Lease read at `now` is at `version`: whether it has stayed so for `duration`,
+    /// i.e. its holder has not renewed it for that long.
+    pub fn expired(&mut self, version: &str, now: Instant, duration: Duration) -> bool {
+        match &self.seen {
+            Some((v, since)) if v == version => now.duration_since(*since) >= duration,
+            _ => {
+                self.seen = Some((version.to_string(), now));
+                false
+            }
+        }
+    }
+}
+
 pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
     duration: Duration,
     leadership: Mutex<Leadership>,
+    watch: Mutex<Watch>,
+    /// Set while this replica's clock cannot be trusted: it neither takes nor renews.
+    aside: AtomicBool,
     /// One acquisition at a time: the renewer and a cycle both call `try_acquire`, and
     /// two of our own writes racing would make the loser of the two think another
     /// replica holds the Lease.
@@ -62,10 +91,6 @@ fn micro(t: DateTime<Utc>) -> Option<MicroTime> {
     k8s_openapi::jiff::Timestamp::from_microsecond(t.timestamp_micros())
         .ok()
         .map(MicroTime)
-}
-
-fn instant(t: &MicroTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(t.0.as_microsecond())
 }
 
 impl Elector {
@@ -82,6 +107,8 @@ impl Elector {
             identity,
             duration,
             leadership: Mutex::new(Leadership::default()),
+            watch: Mutex::new(Watch::default()),
+            aside: AtomicBool::new(false),
             acquiring: tokio::sync::Mutex::new(()),
         }
     }
@@ -138,13 +165,23 @@ impl Elector {
             Some(mut lease) => {
                 let spec = lease.spec.get_or_insert_with(Default::default);
                 let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-                let expires = spec.renew_time.as_ref().and_then(instant).map(|t| {
-                    t + chrono::TimeDelta::seconds(
-                        spec.lease_duration_seconds.unwrap_or(seconds).into(),
-                    )
-                });
+                let theirs = spec
+                    .lease_duration_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .map_or(self.duration, Duration::from_secs)
+                    .max(self.duration);
+                let version = format!(
+                    "{}/{}",
+                    holder.as_deref().unwrap_or(""),
+                    lease.metadata.resource_version.as_deref().unwrap_or("")
+                );
                 let ours = holder.as_deref() == Some(self.identity.as_str());
-                let free = holder.is_none() || expires.is_none_or(|e| e < now);
+                let unrenewed = self
+                    .watch
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .expired(&version, sent, theirs);
+                let free = holder.is_none() || unrenewed;
                 if !(ours || free) {
                     false
                 } else {
@@ -180,6 +217,10 @@ impl Elector {
     /// fails, or takes longer than the [`margin`], makes this replica a follower at once.
     pub async fn keep_renewing(&self, stop: &AtomicBool) {
         while !stop.load(Ordering::SeqCst) {
+            if self.aside.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             match tokio::time::timeout(margin(self.duration), self.try_acquire(Utc::now())).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
@@ -199,6 +240,15 @@ impl Elector {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 waited += Duration::from_millis(200);
             }
+        }
+    }
+
+    /// While `aside`, this replica neither takes nor renews the Lease, and gives it up if
+    /// it holds it: for a replica whose clock cannot be trusted, which would not act.
+    pub async fn stand_aside(&self, aside: bool) {
+        let was = self.aside.swap(aside, Ordering::SeqCst);
+        if aside && !was {
+            self.release().await;
         }
     }
 
@@ -269,6 +319,19 @@ mod tests {
         l.renewed(now, LEASE, true);
         l.lost();
         assert!(!l.holds(now));
+    }
+
+    #[test]
+    fn another_replicas_lease_expires_only_after_it_was_seen_unchanged_for_the_duration() {
+        let mut w = Watch::default();
+        let t0 = Instant::now();
+        assert!(!w.expired("a/1", t0, LEASE), "first sight is never expired");
+        assert!(!w.expired("a/1", t0 + LEASE - Duration::from_millis(1), LEASE));
+        assert!(w.expired("a/1", t0 + LEASE, LEASE));
+        // A renewal (new version) starts the count again, whatever renewTime it wrote.
+        assert!(!w.expired("a/2", t0 + LEASE, LEASE));
+        assert!(!w.expired("a/2", t0 + LEASE + LEASE / 2, LEASE));
+        assert!(w.expired("a/2", t0 + LEASE * 2, LEASE));
     }
 
     #[test]

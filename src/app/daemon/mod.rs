@@ -407,6 +407,11 @@ async fn check_clock<M>(d: &Daemon<'_, M>) -> bool {
     let measured = clock::measure(&d.ctx.client).await;
     let trusted = clock.record(&measured, config.daemon.max_clock_skew.as_seconds() as f64);
     metrics.set_clock_skew(measured.as_ref().ok().map(|s| s.seconds), !trusted);
+    // Measured and beyond the bound: give the Lease to a replica that can act with it.
+    // (Unmeasured, the apiserver is out of reach and the Lease cannot be renewed anyway.)
+    if measured.is_ok() {
+        d.elector.stand_aside(!trusted).await;
+    }
     if let Some(why) = clock.refusal() {
         if measured.is_err() {
             metrics.record_error(Source::Kubernetes);
