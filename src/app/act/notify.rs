@@ -37,8 +37,12 @@ pub(super) async fn mail_action<D: Deliver>(
         // Nothing is recorded: the next cycle tries again.
         return Ok(Flow::Stop);
     }
+    // Recorded as sent when the server accepted it, not when the cycle began: a mark's
+    // grace period runs from the moment its notice went out (a slow server can take
+    // seconds), so the owners always get the whole of it.
+    let accepted = on.now.max(Utc::now());
     if let Some(key) = &key {
-        if !record_mail(on, key, &action.kind, on.now, &fresh.object, journal).await? {
+        if !record_mail(on, key, &action.kind, accepted, &fresh.object, journal).await? {
             return Ok(Flow::Next);
         }
     }
