@@ -97,6 +97,93 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// What a notice's mail carries besides its text: a Message-ID that is the same
+/// whenever the same notice is sent again, and header fields that say what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tags {
+    pub message_id: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The tags of the notice of `kind` about `a`, sent at `sent` from an address at `domain`.
+///
+/// Header fields, for owners' mail filters: `X-Kube-Reclaimer-Namespace`, `-Uid`,
+/// `-Notice` (`remind`, `mark`, `reclaimed`, `report_findings`), `-Expires` (RFC 3339,
+/// when the namespace has an expiry), `-Offset` (reminders) and `-Cause` (marks and
+/// reclamations: `expired` or `idle`).
+///
+/// The Message-ID is derived from what the notice is (uid, kind, expiry, offset, cause,
+/// findings; and, but for reminders, the UTC day it is sent), not drawn at random. A
+/// replica stopped between the server's acceptance of a mail and the record of it sends
+/// that mail again, and nothing can tell whether the first one arrived; with the same
+/// Message-ID, mail systems and clients show it once.
+pub fn tags(
+    a: &Assessment,
+    kind: &ActionKind,
+    reclaimed: bool,
+    sent: DateTime<Utc>,
+    domain: &str,
+) -> Tags {
+    let mut headers = vec![
+        ("X-Kube-Reclaimer-Namespace".to_string(), a.name.clone()),
+        ("X-Kube-Reclaimer-Uid".to_string(), a.uid.clone()),
+    ];
+    let notice = if reclaimed {
+        "reclaimed"
+    } else {
+        kind.as_str()
+    };
+    headers.push(("X-Kube-Reclaimer-Notice".to_string(), notice.to_string()));
+    let expires = match kind {
+        ActionKind::Remind { expires_at, .. } => Some(*expires_at),
+        _ => a.expiry.at(),
+    };
+    if let Some(e) = expires {
+        headers.push((
+            "X-Kube-Reclaimer-Expires".to_string(),
+            crate::core::model::rfc3339(e),
+        ));
+    }
+    let mut identity: Vec<String> = headers.iter().map(|(_, v)| v.clone()).collect();
+    match kind {
+        ActionKind::Remind { offset, .. } => {
+            headers.push(("X-Kube-Reclaimer-Offset".to_string(), offset.to_string()));
+            identity.push(offset.to_string());
+        }
+        ActionKind::Mark { cause, .. } | ActionKind::Reclaim { cause, .. } => {
+            headers.push((
+                "X-Kube-Reclaimer-Cause".to_string(),
+                cause.as_str().to_string(),
+            ));
+            identity.push(cause.as_str().to_string());
+        }
+        ActionKind::ReportFindings { fingerprint, .. } => identity.push(fingerprint.clone()),
+        _ => {}
+    }
+    // A reminder is unique by its offset and expiry; a mark, reclamation or findings
+    // report may rightly come again later (a stale notice, a new sleep), on another day.
+    if !matches!(kind, ActionKind::Remind { .. }) {
+        identity.push(sent.format("%Y-%m-%d").to_string());
+    }
+    let identity = identity.join("\n");
+    Tags {
+        message_id: format!(
+            "<kr.{:016x}{:016x}@{domain}>",
+            fnv1a(identity.as_bytes(), 0xcbf2_9ce4_8422_2325),
+            fnv1a(identity.as_bytes(), 0x6c62_272e_07bb_0142)
+        ),
+        headers,
+    }
+}
+
+/// FNV-1a, 64 bits, from `basis`: a stable hash (std's hashers may change between
+/// releases, and a Message-ID must not).
+fn fnv1a(bytes: &[u8], basis: u64) -> u64 {
+    bytes.iter().fold(basis, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// The commands a notice offers: extend the namespace by a month, or opt it out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Commands {

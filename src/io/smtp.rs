@@ -8,7 +8,7 @@
 //! mail counts as sent.
 
 use crate::core::config::{Config, SmtpTls};
-use crate::core::notice::Rendered;
+use crate::core::notice::{Rendered, Tags};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -108,6 +108,21 @@ impl Mailer {
         self.send_with(recipients, rendered, &[]).await
     }
 
+    /// Like [`Mailer::send`], with the notice's Message-ID and header fields.
+    pub async fn send_tagged(
+        &self,
+        recipients: &[String],
+        rendered: &Rendered,
+        tags: &Tags,
+    ) -> Result<(), MailError> {
+        self.send_full(recipients, rendered, &[], Some(tags)).await
+    }
+
+    /// The domain of `smtp.from`, for Message-IDs.
+    pub fn domain(&self) -> String {
+        self.from.email.domain().to_string()
+    }
+
     /// Like [`Mailer::send`], with files attached: the message is then multipart/mixed,
     /// the text and HTML alternatives first, then each attachment.
     pub async fn send_with(
@@ -116,18 +131,36 @@ impl Mailer {
         rendered: &Rendered,
         attachments: &[Attachment],
     ) -> Result<(), MailError> {
+        self.send_full(recipients, rendered, attachments, None)
+            .await
+    }
+
+    async fn send_full(
+        &self,
+        recipients: &[String],
+        rendered: &Rendered,
+        attachments: &[Attachment],
+        tags: Option<&Tags>,
+    ) -> Result<(), MailError> {
         if recipients.is_empty() {
             return Err(MailError::NoRecipients);
         }
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(rendered.subject.clone())
-            .message_id(None)
+            .message_id(tags.map(|t| t.message_id.clone()))
             // RFC 3834: no vacation or out-of-office replies to this daemon.
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("Auto-Submitted"),
                 "auto-generated".into(),
             ));
+        for (name, value) in tags.map_or(&[][..], |t| &t.headers[..]) {
+            let name =
+                HeaderName::new_from_ascii(name.clone()).map_err(|_| MailError::Message {
+                    detail: format!("`{name}` is not a header name"),
+                })?;
+            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+        }
         for r in recipients {
             let to: Mailbox = r.parse().map_err(|e| MailError::Address {
                 key: "recipient".into(),

@@ -4,7 +4,7 @@
 
 use super::{Deliver, Delivery};
 use crate::core::config::{Config, ReclaimBy};
-use crate::core::notice::{Notice, Rendered};
+use crate::core::notice::{tags, Notice, Rendered};
 use crate::core::plan::ActionKind;
 use crate::io::smtp::{Attachment, MailError, Mailer};
 use crate::render::notice::{render, RenderContext, Templates};
@@ -76,7 +76,17 @@ impl Deliver for Postman<'_> {
         } else {
             &d.action.recipients
         };
-        Ok(self.mailer.send(recipients, &rendered).await?)
+        let tags = tags(
+            d.assessment,
+            &d.action.kind,
+            d.reclaimed,
+            d.now,
+            &self.mailer.domain(),
+        );
+        Ok(self
+            .mailer
+            .send_tagged(recipients, &rendered, &tags)
+            .await?)
     }
 
     async fn deliver_report(

@@ -173,3 +173,62 @@ fn only_a_notice_of_a_deletion_lists_what_it_destroys() {
     assert_eq!(unlisted.destroys().len(), 2);
     assert!(unlisted.destroys()[0].contains("could not be listed"));
 }
+
+#[test]
+fn a_notice_sent_again_has_the_same_message_id_and_another_notice_another() {
+    let config = config(
+        "mode: enforce
+owners: {fallback_recipients: [platform@example.com]}",
+    );
+    let now = utc(NOW);
+    let a = assess(
+        &Ns::new("soon").label(EXPIRES, "2026-12-16").build(),
+        &config,
+        now,
+    );
+    let remind = |offset: i64, expires: &str| ActionKind::Remind {
+        offset: Span::days(offset),
+        expires_at: utc(expires),
+        covers: vec![Span::days(offset)],
+    };
+    let id =
+        |kind: &ActionKind, sent: &str| tags(&a, kind, false, utc(sent), "example.com").message_id;
+    let first = id(&remind(1, "2026-12-17T00:00:00Z"), NOW);
+    assert!(
+        first.starts_with("<kr.") && first.ends_with("@example.com>"),
+        "{first}"
+    );
+    // Sent again later (after a restart), the same reminder is the same message.
+    assert_eq!(
+        first,
+        id(&remind(1, "2026-12-17T00:00:00Z"), "2026-12-17T09:00:00Z")
+    );
+    assert_ne!(first, id(&remind(7, "2026-12-17T00:00:00Z"), NOW));
+    assert_ne!(first, id(&remind(1, "2026-12-18T00:00:00Z"), NOW));
+    let mark = ActionKind::Mark {
+        cause: Reason::Expired,
+        reclaim_after: utc("2026-12-19T10:00:00Z"),
+    };
+    assert_eq!(id(&mark, NOW), id(&mark, "2026-12-16T10:05:00Z"));
+    // A mark told again after its notice went stale is a new message.
+    assert_ne!(id(&mark, NOW), id(&mark, "2026-12-31T10:00:00Z"));
+
+    let t = tags(&a, &mark, false, now, "example.com");
+    let header = |name: &str| {
+        t.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("X-Kube-Reclaimer-Namespace"), Some("soon"));
+    assert_eq!(header("X-Kube-Reclaimer-Notice"), Some("mark"));
+    assert_eq!(header("X-Kube-Reclaimer-Cause"), Some("expired"));
+    assert_eq!(
+        header("X-Kube-Reclaimer-Expires"),
+        Some("2026-12-17T00:00:00Z")
+    );
+    let reclaimed = tags(&a, &mark, true, now, "example.com");
+    assert!(reclaimed
+        .headers
+        .contains(&("X-Kube-Reclaimer-Notice".into(), "reclaimed".into())));
+}
