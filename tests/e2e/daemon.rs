@@ -41,24 +41,45 @@ fn one_replica_holds_the_lease_until_it_releases_it() {
 fn an_expired_lease_is_taken_over() {
     let bed = Bed::shared();
     let (a, b) = (
-        elector(bed, "e2e-lease-expiry", "replica-a", 5),
-        elector(bed, "e2e-lease-expiry", "replica-b", 5),
+        elector(bed, "e2e-lease-expiry", "replica-a", 3),
+        elector(bed, "e2e-lease-expiry", "replica-b", 3),
     );
     bed.block_on(async {
-        let now = Utc::now();
-        assert!(a.try_acquire(now).await.expect("a"));
-        assert!(!b
-            .try_acquire(now + Days::seconds(4))
-            .await
-            .expect("b too early"));
-        assert!(b
-            .try_acquire(now + Days::seconds(6))
-            .await
-            .expect("b after expiry"));
-        assert!(!a
-            .try_acquire(now + Days::seconds(7))
-            .await
-            .expect("a lost it"));
+        assert!(a.try_acquire(Utc::now()).await.expect("a"));
+        assert!(!b.try_acquire(Utc::now()).await.expect("b too early"));
+        // `a` stops renewing: after the whole duration unchanged, `b` takes it.
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        assert!(b.try_acquire(Utc::now()).await.expect("b after expiry"));
+        assert!(!a.try_acquire(Utc::now()).await.expect("a lost it"));
+    });
+}
+
+/// A replica whose clock runs minutes ahead writes a `renewTime` in the future: that must
+/// not keep the Lease from the others once it stops renewing, nor let it take a Lease
+/// another replica renews.
+#[test]
+fn a_renew_time_from_a_clock_ahead_neither_holds_nor_takes_the_lease() {
+    let bed = Bed::shared();
+    let (ahead, b) = (
+        elector(bed, "e2e-lease-skew", "replica-ahead", 3),
+        elector(bed, "e2e-lease-skew", "replica-b", 3),
+    );
+    let minutes_ahead = || Utc::now() + Days::seconds(180);
+    bed.block_on(async {
+        assert!(ahead.try_acquire(minutes_ahead()).await.expect("ahead"));
+        assert!(!b.try_acquire(Utc::now()).await.expect("b while it renews"));
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        assert!(
+            b.try_acquire(Utc::now()).await.expect("b"),
+            "a renewTime 3 minutes ahead held the Lease after its holder stopped"
+        );
+        assert!(
+            !ahead
+                .try_acquire(minutes_ahead())
+                .await
+                .expect("ahead again"),
+            "a clock 3 minutes ahead took a Lease that was just renewed"
+        );
     });
 }
 
