@@ -633,29 +633,15 @@ lifecycle:
             let later = |rng: &mut Rng, lo: f64, hi: f64| Instant::now() + rng.secs(lo, hi);
             match mailed.notice.as_str() {
                 "remind" if expiring && self.rng.chance(0.25) => {
-                    let by = self.rng.secs(150.0, 240.0);
-                    let at = later(&mut self.rng, 1.0, 8.0);
-                    self.owner_todo.push((
-                        at,
-                        Owner::Extend {
-                            uid: uid.into(),
-                            name: mailed.namespace.clone(),
-                            by,
-                        },
-                    ));
+                    self.extend_later(uid, &mailed.namespace, (1.0, 8.0));
                 }
                 "mark" if expiring => {
                     if self.rng.chance(0.3) {
-                        let by = self.rng.secs(150.0, 240.0);
-                        let at = later(&mut self.rng, 2.0, GRACE_SECONDS as f64 - 5.0);
-                        self.owner_todo.push((
-                            at,
-                            Owner::Extend {
-                                uid: uid.into(),
-                                name: mailed.namespace.clone(),
-                                by,
-                            },
-                        ));
+                        self.extend_later(
+                            uid,
+                            &mailed.namespace,
+                            (2.0, GRACE_SECONDS as f64 - 5.0),
+                        );
                     } else if self.rng.chance(0.15) {
                         let at = later(&mut self.rng, 2.0, GRACE_SECONDS as f64 - 5.0);
                         self.owner_todo.push((
@@ -672,6 +658,14 @@ lifecycle:
             self.mailed.push(mailed);
         }
         self.mails_seen = mails.len();
+    }
+
+    /// The owner extends `name` by 150–240 s, after a delay drawn from `delay` (seconds).
+    fn extend_later(&mut self, uid: &str, name: &str, delay: (f64, f64)) {
+        let by = self.rng.secs(150.0, 240.0);
+        let at = Instant::now() + self.rng.secs(delay.0, delay.1);
+        let (uid, name) = (uid.to_string(), name.to_string());
+        self.owner_todo.push((at, Owner::Extend { uid, name, by }));
     }
 
     /// The namespaces of this run as the apiserver has them now: deletions seen.
