@@ -40,7 +40,12 @@ pub(super) async fn mail_action<D: Deliver>(
     // Recorded as sent when the server accepted it, not when the cycle began: a mark's
     // grace period runs from the moment its notice went out (a slow server can take
     // seconds), so the owners always get the whole of it.
+    // Annotations keep whole seconds: rounded up, so the record never says earlier.
     let accepted = on.now.max(Utc::now());
+    let accepted = match accepted.timestamp_subsec_nanos() {
+        0 => accepted,
+        _ => DateTime::from_timestamp(accepted.timestamp() + 1, 0).unwrap_or(accepted),
+    };
     if let Some(key) = &key {
         if !record_mail(on, key, &action.kind, accepted, &fresh.object, journal).await? {
             return Ok(Flow::Next);
