@@ -169,6 +169,10 @@ impl World {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists());
+        anyhow::ensure!(
+            faketime.is_some(),
+            "libfaketime is not installed (Debian package faketime; bash tests/bed/apt.sh --all): the clock-skew fault needs it"
+        );
         Ok(World {
             bed,
             runtime,
