@@ -99,6 +99,7 @@ fn main() {
         sources: Sources {
             kubernetes: ok(),
             prometheus: ok(),
+            prometheus_series: Vec::new(),
         },
         pods_seen: namespaces * 5,
     };

@@ -802,6 +802,7 @@ reports: {{finops_recipients: [report-finops@team.example]}}
             sources: Sources {
                 kubernetes: ok.clone(),
                 prometheus: ok,
+                prometheus_series: Vec::new(),
             },
             pods_seen: 7,
         },

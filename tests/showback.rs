@@ -481,13 +481,19 @@ fn every_dashboard_query_returns_data_from_a_running_daemon() {
         .value("time() - kube_reclaimer_last_successful_cycle_timestamp_seconds")
         .expect("last success");
     assert!((0.0..10.0).contains(&since), "last success {since} s ago");
-    // Six PromQL queries per cycle; the cycle under way may have counted its own already.
+    // Ten PromQL queries per cycle (recording rules checked); the cycle under way may
+    // have counted its own already.
     let extra = prom
-        .value("kube_reclaimer_prometheus_queries_total - 6 * kube_reclaimer_cycle_duration_seconds_count")
+        .value("kube_reclaimer_prometheus_queries_total - 10 * kube_reclaimer_cycle_duration_seconds_count")
         .expect("queries and cycles");
     assert!(
-        extra == 0.0 || extra == 6.0,
-        "{extra} queries beyond 6 per cycle"
+        extra == 0.0 || extra == 10.0,
+        "{extra} queries beyond 10 per cycle"
+    );
+    assert_eq!(
+        prom.value(r#"kube_reclaimer_prometheus_series{statistic="cpu_quantile", series="raw"}"#),
+        Some(1.0),
+        "no recording rules here: raw series"
     );
 
     assert_eq!(prom.value(r#"up{job="kube-reclaimer"}"#), Some(1.0));

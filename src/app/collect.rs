@@ -86,6 +86,7 @@ pub fn merge(inventory: kubernetes::Inventory, usage: prometheus::UsageCollectio
         sources: Sources {
             kubernetes: SourceReport::new(inventory.requests, k8s_problems, false),
             prometheus: SourceReport::new(usage.queries, usage.problems.clone(), all_failed),
+            prometheus_series: usage.series.clone(),
         },
         pods_seen: inventory.pods_seen,
     }

@@ -154,6 +154,13 @@ struct SourceLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeriesLabels {
+    statistic: &'static str,
+    /// raw, recorded, or none (no series usable: `recording_rules: always` too early).
+    series: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: &'static str,
 }
@@ -412,6 +419,7 @@ pub struct Metrics {
     last_success: Latest<f64>,
     errors: Family<SourceLabels, Counter>,
     prometheus_queries: Counter,
+    prometheus_series: Family<SeriesLabels, Gauge>,
     reminders: Counter,
     reclaimed: Family<ModeLabels, Counter>,
     leader: Gauge,
@@ -439,6 +447,7 @@ impl Metrics {
             last_success: Latest::default(),
             errors: Family::default(),
             prometheus_queries: Counter::default(),
+            prometheus_series: Family::default(),
             reminders: Counter::default(),
             reclaimed: Family::default(),
             leader: Gauge::default(),
@@ -504,6 +513,11 @@ impl Metrics {
             "PromQL queries sent, retries included",
             self.prometheus_queries.clone(),
         );
+        r.register(
+            "prometheus_series",
+            "1 for the series each statistic was read from at the last cycle: raw (cAdvisor's), recorded (deploy/prometheus/rules.yaml) or none",
+            self.prometheus_series.clone(),
+        );
     }
 
     /// Registers what the act stage did.
@@ -566,6 +580,15 @@ impl Metrics {
         self.error(Source::Prometheus, sources.prometheus.problems.len() as u64);
         self.prometheus_queries
             .inc_by(u64::from(sources.prometheus.requests));
+        self.prometheus_series.clear();
+        for choice in &sources.prometheus_series {
+            self.prometheus_series
+                .get_or_create(&SeriesLabels {
+                    statistic: choice.statistic.as_str(),
+                    series: choice.series.map_or("none", |s| s.as_str()),
+                })
+                .set(1);
+        }
         if evaluation.plan.dry_run {
             let planned = evaluation
                 .plan

@@ -45,11 +45,34 @@ pub async fn evaluate_at(
                 s.prometheus.requests,
                 started.elapsed().as_secs_f64()
             );
+            if !s.prometheus_series.is_empty() {
+                eprintln!("statistics read from: {}", series_used(s));
+            }
             warn_terminal(s);
         }
-        Progress::Log { unknown } => log_problems(s, unknown),
+        Progress::Log { unknown } => {
+            if !s.prometheus_series.is_empty() {
+                tracing::info!(series = %series_used(s), "statistics read from");
+            }
+            log_problems(s, unknown)
+        }
     }
     Ok(evaluate(collected, &ctx.config, at))
+}
+
+/// "CPU quantile: recorded, memory: raw, ..." (details: `explain`).
+fn series_used(s: &Sources) -> String {
+    s.prometheus_series
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.statistic.describe(),
+                c.series.map_or("none", |s| s.as_str())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn warn_terminal(s: &Sources) {

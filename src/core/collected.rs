@@ -1,6 +1,7 @@
 //! What one collection returned: the observations and how each source fared. Plain data.
 
 use crate::core::model::Observation;
+use crate::core::query::{Series, Statistic};
 use serde::Serialize;
 
 /// How each source fared in this run.
@@ -8,6 +9,17 @@ use serde::Serialize;
 pub struct Sources {
     pub kubernetes: SourceReport,
     pub prometheus: SourceReport,
+    /// Per statistic, the series it was read from (raw or recorded) and why.
+    pub prometheus_series: Vec<SeriesChoice>,
+}
+
+/// Which series one statistic was read from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesChoice {
+    pub statistic: Statistic,
+    /// `None`: no series could be used (`recording_rules: always` without the history).
+    pub series: Option<Series>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

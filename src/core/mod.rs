@@ -11,4 +11,5 @@ pub mod ledger;
 pub mod model;
 pub mod notice;
 pub mod plan;
+pub mod query;
 pub mod report;

@@ -14,7 +14,8 @@
 //! - the ConfigMap is config/kube-reclaimer.yaml byte for byte, and the Deployment, the
 //!   RBAC and the Service agree with what that configuration says;
 //! - the Prometheus Operator overlay adds a ServiceMonitor on that Service and alerts that
-//!   `promtool check rules` accepts and `promtool test rules` sees fire as intended.
+//!   `promtool check rules` accepts and `promtool test rules` sees fire as intended; the
+//!   recording rules are deploy/prometheus/rules.yaml's, which pass their own unit tests.
 
 use crate::support::Bed;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -887,7 +888,49 @@ fn monitoring_scrapes_the_service_and_its_alerts_fire_as_intended() {
     let mut check = Command::new("promtool");
     check.args(["check", "rules"]).arg(&rules_file);
     let checked = succeed(check, None);
+    assert!(checked.contains("SUCCESS: 6 rules found"), "{checked}");
+
+    // the recording rules: the PrometheusRule's group is deploy/prometheus/rules.yaml's
+    let shipped: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo("deploy/prometheus/rules.yaml")).expect("rules.yaml"),
+    )
+    .expect("rules.yaml as YAML");
+    let usage = rule["spec"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["name"] == "kube-reclaimer-usage")
+        .expect("the PrometheusRule has the recording rules' group");
+    assert_eq!(
+        shipped["groups"],
+        json!([usage]),
+        "the PrometheusRule's recording rules are deploy/prometheus/rules.yaml's"
+    );
+    let recorded: BTreeSet<&str> = usage["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["record"].as_str())
+        .collect();
+    assert_eq!(
+        recorded,
+        BTreeSet::from([
+            kube_reclaimer::core::query::RECORDED_CPU,
+            kube_reclaimer::core::query::RECORDED_MEMORY,
+            kube_reclaimer::core::query::RECORDED_NETWORK,
+        ]),
+        "the rules record what the queries read"
+    );
+    let mut check = Command::new("promtool");
+    check
+        .args(["check", "rules"])
+        .arg(repo("deploy/prometheus/rules.yaml"));
+    let checked = succeed(check, None);
     assert!(checked.contains("SUCCESS: 3 rules found"), "{checked}");
+    let mut test = Command::new("promtool");
+    test.current_dir(repo("deploy/prometheus"))
+        .args(["test", "rules", "rules.test.yaml"]);
+    succeed(test, None);
 
     let warning = |extra: Value| {
         let mut labels = json!({"severity": "warning"});

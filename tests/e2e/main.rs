@@ -12,5 +12,6 @@ mod daemon;
 mod deploy;
 mod plan;
 mod prometheus_gaps;
+mod recording_rules;
 mod report;
 mod run;

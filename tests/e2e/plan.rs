@@ -160,9 +160,20 @@ fn a_fixed_number_of_promql_queries_whatever_the_cluster_size() {
     let bed = Bed::shared();
     let (plan, stderr) = plan(bed, &bed.prometheus_url);
     assert_eq!(plan["sources"]["prometheus"]["status"], "ok", "{stderr}");
-    assert_eq!(plan["summary"]["promql_queries"], 6);
+    // Four recording-rule checks (auto, the default), four statistics, two coverage.
+    assert_eq!(plan["summary"]["promql_queries"], 10);
     assert_eq!(plan["sources"]["kubernetes"]["status"], "ok");
-    assert!(stderr.contains("6 PromQL queries"), "{stderr}");
+    assert!(stderr.contains("10 PromQL queries"), "{stderr}");
+    // The bed's Prometheus has no recording rules: every statistic reads raw series.
+    let series = plan["sources"]["prometheus_series"]
+        .as_array()
+        .expect("prometheus_series");
+    assert_eq!(series.len(), 4, "{series:?}");
+    assert!(series.iter().all(|s| s["series"] == "raw"), "{series:?}");
+    assert!(
+        stderr.contains("statistics read from: CPU quantile: raw, CPU maximum: raw, memory: raw, network maximum: raw"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -250,8 +261,8 @@ fn opencost_prices_are_averaged_over_nodes_and_used_for_every_cost() {
         "{prices}"
     );
     assert_eq!(
-        plan["sources"]["prometheus"]["requests"], 8,
-        "6 + 2 price queries"
+        plan["sources"]["prometheus"]["requests"], 12,
+        "10 + 2 price queries"
     );
     let defaults = by_name(&plan_default(bed));
     // Other tests reclaim namespaces meanwhile: compare those present in both runs.

@@ -13,6 +13,7 @@ pub mod bed;
 pub mod csv;
 pub mod dashboards;
 pub mod metrics;
+pub mod own_prometheus;
 pub mod proxy;
 pub mod scenario;
 

@@ -331,6 +331,15 @@ fn sources_of(o: &mut String, sources: &Sources) {
     {
         let _ = writeln!(o, "  - {problem}");
     }
+    for choice in &sources.prometheus_series {
+        let _ = writeln!(
+            o,
+            "  - {}: {} series ({})",
+            choice.statistic.describe(),
+            choice.series.map_or("no", |s| s.as_str()),
+            choice.reason
+        );
+    }
 }
 
 fn quota_line(o: &mut String, name: &str, q: &QuotaLine, show: fn(f64) -> String) {

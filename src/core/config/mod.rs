@@ -14,8 +14,8 @@ mod values;
 pub use parse::ConfigError;
 pub use sections::{
     Compatibility, Daemon, Idle, Keys, Lifecycle, LogFormat, MemoryStatistic, Owners, PriceSource,
-    Pricing, Prometheus, Protection, ReclaimBy, ReclaimWithVolumes, Reports, Rightsizing,
-    Schedules, Smtp, SmtpTls, MAX_IDLE_CPU_CORES, MAX_IDLE_NETWORK_BYTES_PER_SECOND,
+    Pricing, Prometheus, Protection, ReclaimBy, ReclaimWithVolumes, RecordingRules, Reports,
+    Rightsizing, Schedules, Smtp, SmtpTls, MAX_IDLE_CPU_CORES, MAX_IDLE_NETWORK_BYTES_PER_SECOND,
     SYSTEM_NAMESPACES,
 };
 pub use selector::{glob_matches, LabelRequirement, LabelSelector, Operator};

@@ -291,6 +291,25 @@ pub struct Prometheus {
     pub timeout: Span,
     /// Attempts after the first, with exponential backoff.
     pub retries: u32,
+    /// Label matchers added to every series selector of every query, e.g.
+    /// `cluster="prod-eu", job="kubelet"`: a store holding many clusters, HA replicas or
+    /// a second cAdvisor job then answers for this cluster's series only.
+    pub selector: String,
+    /// Whether statistics read the series of `deploy/prometheus/rules.yaml`.
+    pub recording_rules: RecordingRules,
+}
+
+/// When the recorded per-namespace series are used instead of cAdvisor's raw series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingRules {
+    /// Per statistic, where the recorded series' history covers the window; raw otherwise.
+    #[default]
+    Auto,
+    /// Always; a statistic whose recorded history does not cover its window is unknown.
+    Always,
+    /// Never: raw series only.
+    Never,
 }
 
 impl Default for Prometheus {
@@ -301,6 +320,8 @@ impl Default for Prometheus {
             headers: BTreeMap::new(),
             timeout: Span::seconds(30),
             retries: 3,
+            selector: String::new(),
+            recording_rules: RecordingRules::Auto,
         }
     }
 }

@@ -286,6 +286,15 @@ fn prometheus(prom: &Prometheus, out: &mut Problems) {
             "an http:// or https:// URL, e.g. http://prometheus.monitoring.svc:9090",
         );
     }
+    if let Err(why) = crate::core::query::check_selector(&prom.selector) {
+        out.bad(
+            "prometheus.selector",
+            prom.selector.clone(),
+            &format!(
+                "label matchers without braces, e.g. cluster=\"prod-eu\", job=\"kubelet\" ({why})"
+            ),
+        );
+    }
     for name in prom.headers.keys() {
         if !values::is_header_name(name) {
             out.bad(

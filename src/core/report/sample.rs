@@ -43,6 +43,7 @@ pub fn sample() -> (Reports, Config) {
         sources: Sources {
             kubernetes: ok.clone(),
             prometheus: ok,
+            prometheus_series: Vec::new(),
         },
         pods_seen: 4,
     };

@@ -55,6 +55,7 @@ pub(crate) fn evaluation(observations: Vec<Observation>, config: &Config) -> Eva
                 problems: vec![],
             }
         },
+        prometheus_series: Vec::new(),
     };
     evaluate(
         Collected {
