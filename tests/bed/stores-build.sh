@@ -66,7 +66,7 @@ build_one() {
     mkdir -p "$STORES/$name-$version"
     (
         cd "$work"
-        GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+        GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
             "$go_bin" build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg"
     ) || { rm -rf "$work" "$out.tmp.$$"; die "go build of $name $version failed"; }
     rm -rf "$work"
