@@ -85,15 +85,23 @@ impl OwnPrometheus {
         let started = std::time::Instant::now();
         let out = self.dir.join("rule-blocks");
         let _ = std::fs::remove_dir_all(&out);
-        let mut cmd = Command::new("promtool");
-        cmd.args(["tsdb", "create-blocks-from", "rules"])
+        // Bounded by timeout(1): promtool prints its progress to stderr only.
+        let mut cmd = Command::new("timeout");
+        cmd.args(["900", "promtool", "tsdb", "create-blocks-from", "rules"])
             .arg(format!("--start={}", from.timestamp()))
             .arg(format!("--end={}", to.timestamp()))
             .arg(format!("--url={}", self.url))
             .arg(format!("--eval-interval={interval}"))
             .arg(format!("--output-dir={}", out.display()))
             .arg(rules);
-        run_command(cmd, std::time::Duration::from_secs(900))?;
+        let done = cmd.output().context("running promtool")?;
+        if !done.status.success() {
+            bail!(
+                "promtool tsdb create-blocks-from rules failed ({}): {}",
+                done.status,
+                String::from_utf8_lossy(&done.stderr)
+            );
+        }
         let data = self.dir.join("prometheus/data");
         let mut blocks = 0;
         for entry in std::fs::read_dir(&out).context("the rule blocks")? {
