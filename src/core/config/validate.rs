@@ -286,7 +286,7 @@ fn prometheus(prom: &Prometheus, out: &mut Problems) {
             "an http:// or https:// URL, e.g. http://prometheus.monitoring.svc:9090",
         );
     }
-    if let Err(why) = crate::core::query::check_selector(&prom.selector) {
+    if let Err(why) = values::check_selector(&prom.selector) {
         out.bad(
             "prometheus.selector",
             prom.selector.clone(),

@@ -195,3 +195,71 @@ pub fn is_label_key(s: &str) -> bool {
 pub fn is_header_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
+
+/// Labels a selector must not name: they pick namespaces, pods or containers rather than
+/// a cluster's series, and a namespace without series would look unused.
+const RESERVED_LABELS: [&str; 5] = ["namespace", "pod", "container", "__name__", "le"];
+
+/// Checks `prometheus.selector`: label matchers as inside `{...}`, comma-separated, e.g.
+/// `cluster="prod-eu", job="kubelet"`. Returns what is wrong, for the config error.
+pub fn check_selector(text: &str) -> Result<(), String> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if rest.starts_with('{') {
+        return Err("write the matchers without braces".into());
+    }
+    loop {
+        let name_len = rest
+            .char_indices()
+            .find(|(i, c)| {
+                !(c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit()))
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let name = &rest[..name_len];
+        if name.is_empty() {
+            return Err(format!("expected a label name at `{rest}`"));
+        }
+        if RESERVED_LABELS.contains(&name) {
+            return Err(format!(
+                "`{name}` picks namespaces, pods or containers, not a cluster's series; \
+                 a namespace left out would look unused"
+            ));
+        }
+        rest = rest[name_len..].trim_start();
+        let op = ["=~", "!~", "!=", "="]
+            .into_iter()
+            .find(|op| rest.starts_with(op))
+            .ok_or_else(|| format!("expected =, !=, =~ or !~ after `{name}`"))?;
+        rest = rest[op.len()..].trim_start();
+        let Some(body) = rest.strip_prefix('"') else {
+            return Err(format!("the value of `{name}` must be in double quotes"));
+        };
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in body.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end.ok_or_else(|| format!("the value of `{name}` has no closing quote"))?;
+        rest = body[end + 1..].trim_start();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        rest = rest
+            .strip_prefix(',')
+            .ok_or_else(|| format!("expected a comma before `{rest}`"))?
+            .trim_start();
+        if rest.is_empty() {
+            return Ok(());
+        }
+    }
+}

@@ -161,34 +161,3 @@ fn the_gap_query_counts_the_idle_subquery_steps() {
         r#"count_over_time(sum by (namespace) (rate(container_cpu_usage_seconds_total{container!="", container!="POD"}[5m]))[3d:5m])"#
     );
 }
-
-#[test]
-fn a_selector_is_label_matchers_and_each_mistake_is_named() {
-    for good in [
-        "",
-        r#"cluster="prod-eu""#,
-        r#"cluster="prod-eu", job="kubelet""#,
-        r#"cluster=~"prod-.*",job!="cadvisor",region!~"us-.*""#,
-        r#"cluster="a \"quoted\" name", "#,
-        r#"  k8s_cluster = "x"  "#,
-    ] {
-        assert_eq!(check_selector(good), Ok(()), "{good}");
-    }
-    for (bad, says) in [
-        (r#"{cluster="a"}"#, "without braces"),
-        (r#"cluster=a"#, "double quotes"),
-        (r#"cluster"#, "expected =, !=, =~ or !~ after `cluster`"),
-        (r#"cluster="a"#, "no closing quote"),
-        (r#"cluster="a" job="b""#, "expected a comma"),
-        (
-            r#"namespace="team-a""#,
-            "a namespace left out would look unused",
-        ),
-        (r#"cluster="a", pod=~"x.*""#, "`pod` picks"),
-        (r#"9cluster="a""#, "expected a label name"),
-        (r#"cluster="a",,"#, "expected a label name"),
-    ] {
-        let error = check_selector(bad).expect_err(bad);
-        assert!(error.contains(says), "{bad}: {error}");
-    }
-}
