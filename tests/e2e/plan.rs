@@ -427,7 +427,8 @@ fn explain_says_where_every_number_comes_from() {
         "flagged; recommended request".to_string(),
         "Cost per hour (USD 0.031611 per vCPU-hour".to_string(),
         "Sources: Kubernetes ok".to_string(),
-        "Prometheus ok (6 queries)".to_string(),
+        "Prometheus ok (10 queries)".to_string(),
+        "  - CPU quantile: raw series (namespace:container_cpu_usage_seconds:sum_rate5m does not cover the 7d window)".to_string(),
     ] {
         assert!(text.contains(&needle), "explain lacks {needle:?}:\n{text}");
     }
