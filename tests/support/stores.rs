@@ -264,12 +264,13 @@ pub fn healthy_stores(stores_url: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Two clusters in one Thanos: Prometheus `a` (Debian's 2.42) with external label
-/// cluster="a" serving the sample scenario's history, Prometheus `b` (Prometheus 3,
+/// Two clusters in one Thanos: Prometheus `a` (Prometheus 3) with external label
+/// cluster="a" serving the sample scenario's history, Prometheus `b` (Debian's 2.42,
 /// cluster="b") the same history with [`BUSIER`]'s CPU ×[`BUSIER_FACTOR`]; a sidecar
 /// each; one querier over both (strict endpoints). Thanos Query evaluates PromQL with the
-/// Prometheus 3 engine whatever the Prometheus behind a sidecar, so b can be compared
-/// with it exactly, a only to Prometheus 3's semantics.
+/// Prometheus 3 engine whatever the Prometheus behind a sidecar, so a can be compared
+/// with it exactly, b within the two engines' difference. `a` is also the fleet tests'
+/// Prometheus 3 ([`prometheus_3`]).
 pub struct Thanos {
     pub dir: PathBuf,
     pub a: OwnPrometheus,
@@ -308,7 +309,10 @@ impl Thanos {
                     bed,
                     &pods,
                     grid,
-                    &[("KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS", "cluster: a")],
+                    &[
+                        ("KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS", "cluster: a"),
+                        ("KUBE_RECLAIMER_BED_PROM_BIN", &prometheus_3),
+                    ],
                 )
             });
             let b = s.spawn(|| {
@@ -317,10 +321,7 @@ impl Thanos {
                     bed,
                     &busier,
                     grid,
-                    &[
-                        ("KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS", "cluster: b"),
-                        ("KUBE_RECLAIMER_BED_PROM_BIN", &prometheus_3),
-                    ],
+                    &[("KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS", "cluster: b")],
                 )
             });
             (a.join(), b.join())
@@ -462,31 +463,9 @@ impl Victoria {
 
 // ------------------------------------------------------------------------ Prometheus 3
 
-/// Prometheus 3 serving the sample scenario's history: the same promtool (2.42) blocks
-/// the bed's Prometheus serves.
-pub fn prometheus_3() -> &'static (OwnPrometheus, Duration) {
-    static P3: OnceLock<Result<(OwnPrometheus, Duration), String>> = OnceLock::new();
-    let p = P3.get_or_init(|| {
-        let started = Instant::now();
-        let bed = Bed::shared();
-        let run = || -> Result<OwnPrometheus> {
-            let bin = binary(PROMETHEUS_3)?;
-            let pods = metrics::scenario_pods(&bed.scenario, bed.at)?;
-            let bin = bin.display().to_string();
-            OwnPrometheus::start_with(
-                "prometheus3",
-                bed,
-                &pods,
-                super::own_prometheus::bed_grid(bed),
-                &[("KUBE_RECLAIMER_BED_PROM_BIN", &bin)],
-            )
-        };
-        run()
-            .map(|p| (p, started.elapsed()))
-            .map_err(|e| format!("{e:#}"))
-    });
-    match p {
-        Ok(p) => p,
-        Err(e) => panic!("Prometheus 3 could not be started: {e}"),
-    }
+/// Prometheus 3 serving the sample scenario's history from the same promtool (2.42)
+/// blocks the bed's Prometheus serves: Thanos' cluster a (its external label does not
+/// show in its own query answers).
+pub fn prometheus_3() -> &'static OwnPrometheus {
+    &Thanos::shared().a
 }
