@@ -221,10 +221,15 @@ fn show(store: &str, d: &[(f64, String); 4]) {
 
 // ------------------------------------------------------------------------------ Thanos
 
-/// Tolerance against Prometheus 2.42 of a store that evaluates with Prometheus 3's
-/// semantics (left-open range selectors: a sample exactly at the start of a 5m rate
-/// window is left out, which moves rates of a curved counter by ~1e-5 relative).
-const ENGINE_TOLERANCE: f64 = 1e-4;
+/// Tolerance against Prometheus 2.42 of a store with other rate semantics: Prometheus 3
+/// (and Thanos Query, which evaluates with its engine) leaves out a sample exactly at the
+/// start of a 5m rate window (left-open ranges); MetricsQL's `rate` starts from the last
+/// sample before the window and does not extrapolate. With samples every 2 minutes the
+/// samples a rate is taken over shift by up to one minute, so a curved (diurnal) rate
+/// moves by at most its slope times 60 s: for the sample scenario's busiest profiles
+/// (amplitude a third of the level, over 24 h) under 1.5e-3 relative. Maxima, at the
+/// curve's flat top, move far less (~1e-5).
+const ENGINE_TOLERANCE: f64 = 3e-3;
 
 #[test]
 fn thanos_with_a_cluster_selector_gives_that_clusters_numbers_only() {
@@ -507,7 +512,7 @@ fn answers_as_prometheus(store: &str, url: &str) -> [(f64, String); 4] {
         collect_at(bed, "", &bed.prometheus_url, aligned),
     );
     assert!(c.problems.is_empty(), "{store}: {:?}", c.problems);
-    let wrong = differences(bed, &c, &reference, 1e-3);
+    let wrong = differences(bed, &c, &reference, ENGINE_TOLERANCE);
     assert!(
         wrong.is_empty(),
         "{store} vs Prometheus 2.42 at {aligned}:\n{}",
