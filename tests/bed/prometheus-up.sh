@@ -13,6 +13,11 @@
 # Each 127.0.0.1:PORT is also scraped every second, as job `kube-reclaimer` (a running
 # daemon's /metrics). Live samples older than the newest backfilled one are refused, so
 # a history meant to sit beside live targets must end at the present.
+#
+# Optional: KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS, YAML flow-mapping entries such as
+# `cluster: a` (global.external_labels, as a Thanos sidecar needs); KUBE_RECLAIMER_BED_PROM_BIN,
+# the prometheus binary to serve with (default: Debian's `prometheus` on PATH; promtool is
+# always Debian's).
 set -euo pipefail
 
 CACHE="${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}"
@@ -21,6 +26,8 @@ TIMEOUT="${KUBE_RECLAIMER_BED_PROM_TIMEOUT:-120}"
 # Large blocks: promtool reads the input once per block, and Prometheus has few
 # blocks to open. 744h (31d) is also Prometheus' own upper bound. A Go duration.
 MAX_BLOCK="${KUBE_RECLAIMER_BED_PROM_MAX_BLOCK:-744h}"
+EXTERNAL_LABELS="${KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS:-}"
+PROM_BIN="${KUBE_RECLAIMER_BED_PROM_BIN:-prometheus}"
 
 log() { printf '[prometheus] %s\n' "$*" >&2; }
 die() { printf '[prometheus] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -81,6 +88,7 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
 fi
 command -v prometheus >/dev/null 2>&1 || die "prometheus not found after install"
 command -v promtool >/dev/null 2>&1 || die "promtool not found after install"
+command -v "$PROM_BIN" >/dev/null 2>&1 || die "KUBE_RECLAIMER_BED_PROM_BIN: $PROM_BIN not found"
 
 # ---------------------------------------------------------------- backfill
 rm -rf "$PROM"
@@ -112,6 +120,9 @@ global:
   scrape_interval: 1m
   evaluation_interval: 1m
 EOF
+    if [[ -n "$EXTERNAL_LABELS" ]]; then
+        printf '  external_labels: {%s}\n' "$EXTERNAL_LABELS"
+    fi
     if ((${#TARGETS[@]} == 0)); then
         echo 'scrape_configs: []'
     else
@@ -130,7 +141,7 @@ URL="http://127.0.0.1:$PORT"
 # ---------------------------------------------------------------- start
 # Long retention: time-based retention counts back from the newest block, and every
 # backfilled block must be kept whatever the wall clock says.
-setsid prometheus \
+setsid "$PROM_BIN" \
     --config.file="$PROM/prometheus.yml" \
     --storage.tsdb.path="$DATA" \
     --storage.tsdb.retention.time=10y \

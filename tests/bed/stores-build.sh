@@ -7,6 +7,9 @@
 #   prometheus (3.x)  github.com/prometheus/prometheus            ./cmd/prometheus
 # Cached in ${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}/stores/<name>-<version>/
 # and reused when present. Prints the cache's stores directory as the last stdout line.
+# Built with each project's own release build tags (.promu.yml): Thanos needs `slicelabels`
+# (without it, its gRPC label marshalling panics on the first Series call). GOWORK=off:
+# Prometheus ships a go.work that would otherwise take over.
 set -euo pipefail
 
 CACHE="${KUBE_RECLAIMER_BED_CACHE:-$HOME/.cache/kube-reclaimer-bed}"
@@ -34,20 +37,31 @@ find_go() {
     fi
 }
 
-# A cached binary counts only if it runs.
-have_bin() { [[ -x "$1" ]] && "$1" --version >/dev/null 2>&1; }
+# A cached binary counts only if it runs and was built with the tags asked for now.
+have_bin() {
+    [[ -x "$1" ]] && "$1" --version >/dev/null 2>&1 && [[ "$(cat "$1.tags" 2>/dev/null)" == "$2" ]]
+}
+
+# Release build tags (.promu.yml of each project).
+tags_of() {
+    case "$1" in
+        thanos) echo netgo,slicelabels ;;
+        *) echo netgo ;;
+    esac
+}
 
 build_one() {
-    local name=$1 module=$2 version=$3 pkg=$4 go_bin dir src work out start ldflags
+    local name=$1 module=$2 version=$3 pkg=$4 go_bin dir src work out start ldflags tags
     out="$STORES/$name-$version/$name"
-    if have_bin "$out"; then
+    tags="$(tags_of "$name")"
+    if have_bin "$out" "$tags"; then
         log "$name $version: cached at $out"
         return 0
     fi
     go_bin="$(find_go)" || die "no Go toolchain found (set GO=/path/to/go)"
     log "building $name $version with $("$go_bin" env GOVERSION) (first time takes a few minutes)..."
     start=$SECONDS
-    src="$(GOTOOLCHAIN=local GOFLAGS=-mod=mod "$go_bin" mod download -json "$module@$version" \
+    src="$(GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod "$go_bin" mod download -json "$module@$version" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')" \
         || die "go mod download $module@$version failed"
     work="$(mktemp -d "$CACHE/.build-$name.XXXXXX")"
@@ -67,11 +81,12 @@ build_one() {
     (
         cd "$work"
         GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
-            "$go_bin" build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg"
+            "$go_bin" build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg"
     ) || { rm -rf "$work" "$out.tmp.$$"; die "go build of $name $version failed"; }
     rm -rf "$work"
     mv -f "$out.tmp.$$" "$out"
-    have_bin "$out" || die "$out was built but does not run"
+    printf '%s\n' "$tags" >"$out.tags"
+    have_bin "$out" "$tags" || die "$out was built but does not run"
     log "built $name $version in $((SECONDS - start)) s -> $out"
 }
 

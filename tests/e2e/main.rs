@@ -10,6 +10,7 @@ mod act;
 mod bed_smoke;
 mod daemon;
 mod deploy;
+mod fleet;
 mod plan;
 mod prometheus_gaps;
 mod recording_rules;

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod own_prometheus;
 pub mod proxy;
 pub mod scenario;
+pub mod stores;
 
 pub use bed::{Bed, BedOptions, Bulk};
 pub use scenario::{Expect, IdleVerdict, Scenario};

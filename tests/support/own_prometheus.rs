@@ -59,12 +59,25 @@ pub fn state_dir(name: &str, bed: &Bed) -> Result<PathBuf> {
 impl OwnPrometheus {
     /// Renders `pods` on `grid` and serves them from a Prometheus of its own.
     pub fn start(name: &str, bed: &Bed, pods: &[PodMetrics], grid: Grid) -> Result<OwnPrometheus> {
+        Self::start_with(name, bed, pods, grid, &[])
+    }
+
+    /// As [`OwnPrometheus::start`], with prometheus-up.sh's optional environment
+    /// (`KUBE_RECLAIMER_BED_PROM_EXTERNAL_LABELS`, `KUBE_RECLAIMER_BED_PROM_BIN`).
+    pub fn start_with(
+        name: &str,
+        bed: &Bed,
+        pods: &[PodMetrics],
+        grid: Grid,
+        env: &[(&str, &str)],
+    ) -> Result<OwnPrometheus> {
         let dir = state_dir(name, bed)?;
         let file = dir.join("metrics.om");
         metrics::render(&file, pods, grid)?;
         let mut cmd =
             Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bed/prometheus-up.sh"));
         cmd.arg(&dir).arg(&file);
+        cmd.envs(env.iter().copied());
         let url = run_command(cmd, std::time::Duration::from_secs(600))?;
         let _ = std::fs::remove_file(&file);
         progress(&format!("{name} Prometheus at {url}"));
