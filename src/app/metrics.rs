@@ -24,7 +24,9 @@ use crate::core::evaluate::{reclaim_after, Evaluation, Pending};
 use crate::core::model::Span;
 use crate::core::plan::{ActionKind, Lifecycle, NamespacePlan, State};
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::{text, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::encoding::{
+    text, EncodeGaugeValue, EncodeLabelSet, EncodeMetric, MetricEncoder,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -32,7 +34,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The content type of [`Metrics::render`]'s output.
@@ -105,40 +106,38 @@ impl From<Step> for Source {
 const ENFORCE: &str = "enforce";
 const DRY_RUN: &str = "dry-run";
 
-type Float = Gauge<f64, AtomicU64>;
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NamespaceLabels {
-    namespace: String,
-    team: String,
+    namespace: Arc<str>,
+    team: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResourceLabels {
-    namespace: String,
-    team: String,
+    namespace: Arc<str>,
+    team: Arc<str>,
     resource: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CostLabels {
-    namespace: String,
-    team: String,
+    namespace: Arc<str>,
+    team: Arc<str>,
     kind: &'static str,
     resource: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
-    namespace: String,
-    team: String,
+    namespace: Arc<str>,
+    team: Arc<str>,
     state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
-    namespace: String,
-    team: String,
+    namespace: Arc<str>,
+    team: Arc<str>,
     verdict: &'static str,
 }
 
@@ -225,21 +224,74 @@ impl EncodeMetric for Latest<PricingLabels> {
     }
 }
 
+/// A family whose samples are appended, not looked up: each cycle sets every label set
+/// once (`push`), so there is no map to keep, and no gauge allocated per sample. The
+/// labels share their namespace's and team's strings.
+#[derive(Debug)]
+struct Samples<L, V>(Arc<RwLock<Vec<(L, V)>>>);
+
+impl<L, V> Default for Samples<L, V> {
+    fn default() -> Self {
+        Samples(Arc::new(RwLock::new(Vec::new())))
+    }
+}
+
+impl<L, V> Clone for Samples<L, V> {
+    fn clone(&self) -> Self {
+        Samples(Arc::clone(&self.0))
+    }
+}
+
+impl<L, V> Samples<L, V> {
+    fn push(&self, labels: L, value: V) {
+        write(&self.0).push((labels, value));
+    }
+
+    fn clear(&self) {
+        write(&self.0).clear();
+    }
+}
+
+impl<L, V> TypedMetric for Samples<L, V> {
+    const TYPE: MetricType = MetricType::Gauge;
+}
+
+impl<L, V> EncodeMetric for Samples<L, V>
+where
+    L: EncodeLabelSet + std::fmt::Debug + Send + Sync,
+    V: EncodeGaugeValue + std::fmt::Debug + Send + Sync,
+{
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for (labels, value) in read(&self.0).iter() {
+            encoder.encode_family(labels)?.encode_gauge(value)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        read(&self.0).is_empty()
+    }
+}
+
 /// The per-namespace families.
 #[derive(Default)]
 struct Namespaces {
-    requests_cpu: Family<NamespaceLabels, Float>,
-    requests_memory: Family<NamespaceLabels, Float>,
-    usage_cpu: Family<NamespaceLabels, Float>,
-    usage_memory: Family<NamespaceLabels, Float>,
-    gap: Family<ResourceLabels, Float>,
-    recommended_cpu: Family<NamespaceLabels, Float>,
-    recommended_memory: Family<NamespaceLabels, Float>,
-    cost: Family<CostLabels, Float>,
-    expiry: Family<NamespaceLabels, Float>,
-    reclaim_after: Family<NamespaceLabels, Float>,
-    state: Family<StateLabels, Gauge>,
-    idle: Family<VerdictLabels, Gauge>,
+    requests_cpu: Samples<NamespaceLabels, f64>,
+    requests_memory: Samples<NamespaceLabels, f64>,
+    usage_cpu: Samples<NamespaceLabels, f64>,
+    usage_memory: Samples<NamespaceLabels, f64>,
+    gap: Samples<ResourceLabels, f64>,
+    recommended_cpu: Samples<NamespaceLabels, f64>,
+    recommended_memory: Samples<NamespaceLabels, f64>,
+    cost: Samples<CostLabels, f64>,
+    expiry: Samples<NamespaceLabels, f64>,
+    reclaim_after: Samples<NamespaceLabels, f64>,
+    state: Samples<StateLabels, i64>,
+    idle: Samples<VerdictLabels, i64>,
 }
 
 impl Namespaces {
@@ -322,15 +374,15 @@ impl Namespaces {
     }
 
     fn fill(&self, a: &Assessment, p: &NamespacePlan, lifecycle: &Lifecycle, grace: Span) {
-        let namespace = a.name.clone();
-        let team = a.owner.team.clone().unwrap_or_default();
+        let namespace: Arc<str> = Arc::from(a.name.as_str());
+        let team: Arc<str> = Arc::from(a.owner.team.as_deref().unwrap_or_default());
         let ns = NamespaceLabels {
             namespace: namespace.clone(),
             team: team.clone(),
         };
-        let set = |family: &Family<NamespaceLabels, Float>, value: Option<f64>| {
+        let set = |family: &Samples<NamespaceLabels, f64>, value: Option<f64>| {
             if let Some(v) = value.filter(|v| v.is_finite()) {
-                family.get_or_create(&ns).set(v);
+                family.push(ns.clone(), v);
             }
         };
         let (cpu, memory) = (&a.rightsizing.cpu, &a.rightsizing.memory);
@@ -347,7 +399,7 @@ impl Namespaces {
                     team: team.clone(),
                     resource,
                 };
-                self.gap.get_or_create(&labels).set(v);
+                self.gap.push(labels, v);
             }
         }
         for (resource, line) in [("cpu", &a.cost.cpu), ("memory", &a.cost.memory)] {
@@ -363,7 +415,7 @@ impl Namespaces {
                         kind,
                         resource,
                     };
-                    self.cost.get_or_create(&labels).set(v);
+                    self.cost.push(labels, v);
                 }
             }
         }
@@ -376,9 +428,7 @@ impl Namespaces {
                 team: team.clone(),
                 state: state.as_str(),
             };
-            self.state
-                .get_or_create(&labels)
-                .set(i64::from(state == p.state));
+            self.state.push(labels, i64::from(state == p.state));
         }
         for verdict in Verdict::ALL {
             let labels = VerdictLabels {
@@ -386,9 +436,7 @@ impl Namespaces {
                 team: team.clone(),
                 verdict: verdict.as_str(),
             };
-            self.idle
-                .get_or_create(&labels)
-                .set(i64::from(verdict == a.idle.verdict));
+            self.idle.push(labels, i64::from(verdict == a.idle.verdict));
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::core::assess::Verdict;
 use crate::core::config::Config;
 use crate::core::model::Sum;
 use crate::core::report::files::{file_names, FINOPS};
-use crate::core::report::{csv, Reports, Row, FINOPS_RECIPIENTS_KEY};
+use crate::core::report::{csv, Reports, Row, TeamReport, FINOPS_RECIPIENTS_KEY};
 use crate::render::templates::{self, LoadError, TemplateSet, TemplatesError};
 use fmt::Fmt;
 use std::path::Path;
@@ -107,28 +107,60 @@ pub fn render(
     templates: &Templates,
     config: &Config,
 ) -> Result<Vec<ReportMail>, TemplatesError> {
+    mails(reports, templates, config).collect()
+}
+
+/// The reports of [`render`], in the same order, each rendered only when asked for: a
+/// run that sends (or writes) one before rendering the next holds one at a time.
+pub fn mails<'a>(
+    reports: &'a Reports,
+    templates: &'a Templates,
+    config: &'a Config,
+) -> impl Iterator<Item = Result<ReportMail, TemplatesError>> + 'a {
     let f = Fmt::new(reports, config);
     let common = Common::new(reports, config, &f);
-    let mut out = Vec::new();
-    for (t, name) in reports.teams.iter().zip(file_names(reports)) {
-        let view = team_view(t, reports, config, &f, &common, &format!("{name}.csv"));
-        out.push(ReportMail {
-            text: templates.render("report-team.txt", &view)?,
-            html: templates.render("report-team.html", &view)?,
-            csv: csv(&t.rows),
-            title: view.title,
-            subject: view.subject,
-            name,
-            recipients: t.recipients.clone(),
-            recipients_key: t.group.recipients_key(),
-            namespaces: t.totals.namespaces,
-            requested_per_hour: t.totals.requested_per_hour,
-            waste_per_hour: t.totals.waste_per_hour,
-        });
-    }
+    let teams = reports.teams.iter().zip(file_names(reports)).map(Some);
+    teams.chain([None]).map(move |team| match team {
+        Some((t, name)) => team_mail(t, name, reports, templates, config, &f, &common),
+        None => finops_mail(reports, templates, config, &f, &common),
+    })
+}
+
+fn team_mail(
+    t: &TeamReport,
+    name: String,
+    reports: &Reports,
+    templates: &Templates,
+    config: &Config,
+    f: &Fmt<'_>,
+    common: &Common,
+) -> Result<ReportMail, TemplatesError> {
+    let view = team_view(t, reports, config, f, common, &format!("{name}.csv"));
+    Ok(ReportMail {
+        text: templates.render("report-team.txt", &view)?,
+        html: templates.render("report-team.html", &view)?,
+        csv: csv(&t.rows),
+        title: view.title,
+        subject: view.subject,
+        name,
+        recipients: t.recipients.clone(),
+        recipients_key: t.group.recipients_key(),
+        namespaces: t.totals.namespaces,
+        requested_per_hour: t.totals.requested_per_hour,
+        waste_per_hour: t.totals.waste_per_hour,
+    })
+}
+
+fn finops_mail(
+    reports: &Reports,
+    templates: &Templates,
+    config: &Config,
+    f: &Fmt<'_>,
+    common: &Common,
+) -> Result<ReportMail, TemplatesError> {
     let r = &reports.finops;
-    let view = finops_view(r, reports, config, &f, &common, &format!("{FINOPS}.csv"));
-    out.push(ReportMail {
+    let view = finops_view(r, reports, config, f, common, &format!("{FINOPS}.csv"));
+    Ok(ReportMail {
         text: templates.render("report-finops.txt", &view)?,
         html: templates.render("report-finops.html", &view)?,
         csv: csv(&r.rows),
@@ -140,6 +172,5 @@ pub fn render(
         namespaces: r.totals.namespaces,
         requested_per_hour: r.totals.requested_per_hour,
         waste_per_hour: r.totals.waste_per_hour,
-    });
-    Ok(out)
+    })
 }

@@ -17,7 +17,7 @@ use crate::app::collect::CollectError;
 use crate::app::context::Context;
 use crate::app::pipeline::{evaluate_at, lease_gate, Gate, Progress};
 use crate::core::notice::Rendered;
-use crate::core::report::{self};
+use crate::core::report::{self, Reports};
 use crate::io::lease::Elector;
 use crate::io::ledger;
 use crate::io::smtp::Attachment;
@@ -137,8 +137,10 @@ impl Reporter {
         self.pending.len()
     }
 
-    /// One report run, at a report time: collects, evaluates, reads the ledger, renders
-    /// every report; the Lease holder in enforce mode sends them, dry-run logs them.
+    /// One report run, at a report time: collects, evaluates, reads the ledger, builds
+    /// every report; the Lease holder in enforce mode renders and sends them one at a
+    /// time, dry-run logs them. A report that cannot be rendered is not sent; the
+    /// others are.
     pub async fn run(
         &mut self,
         ctx: &Context,
@@ -147,18 +149,19 @@ impl Reporter {
         may_send: &(dyn Fn() -> bool + Sync),
     ) {
         let started = std::time::Instant::now();
-        let mails = match prepare(ctx).await {
-            Ok(mails) => mails,
+        let (reports, templates) = match prepare(ctx).await {
+            Ok(prepared) => prepared,
             Err(e) => {
                 tracing::error!(error = %e, "weekly reports not made; next at the next report time");
                 return;
             }
         };
         let now = Utc::now();
+        let mails = crate::render::report::mails(&reports, &templates, &ctx.config);
         // The clock is checked right before each mail (`may_send`).
         match lease_gate(ctx.config.mode, true, elector, "not sending weekly reports").await {
             Gate::DryRun => {
-                for m in &mails {
+                for m in mails.filter_map(rendered) {
                     tracing::info!(report = %m.name, recipients = %m.recipients.join(", "), subject = %m.subject, "dry-run: would send weekly report");
                 }
                 return;
@@ -169,17 +172,26 @@ impl Reporter {
                 return;
             }
         }
-        let outcomes = send(&mails, deliver, may_send).await;
-        self.keep_failed(&mails, &outcomes, now);
-        tracing::info!(
-            sent = outcomes
+        let (mut sent, mut failed) = (0, 0);
+        for m in mails {
+            let Some(m) = rendered(m) else {
+                failed += 1;
+                continue;
+            };
+            let outcomes = send(std::slice::from_ref(&m), deliver, may_send).await;
+            sent += outcomes
                 .iter()
                 .filter(|o| o.outcome == Status::Sent)
-                .count(),
-            failed = outcomes
+                .count();
+            failed += outcomes
                 .iter()
                 .filter(|o| o.outcome == Status::Failed)
-                .count(),
+                .count();
+            self.keep_failed([m], &outcomes, now);
+        }
+        tracing::info!(
+            sent,
+            failed,
             seconds = started.elapsed().as_secs_f64(),
             "weekly reports done"
         );
@@ -214,18 +226,31 @@ impl Reporter {
         }
     }
 
-    fn keep_failed(&mut self, mails: &[ReportMail], outcomes: &[Outcome], at: DateTime<Utc>) {
-        for (m, o) in mails.iter().zip(outcomes) {
+    fn keep_failed(
+        &mut self,
+        mails: impl IntoIterator<Item = ReportMail>,
+        outcomes: &[Outcome],
+        at: DateTime<Utc>,
+    ) {
+        for (m, o) in mails.into_iter().zip(outcomes) {
             if o.outcome == Status::Failed {
-                self.pending.push((at, m.clone()));
+                self.pending.push((at, m));
             }
         }
     }
 }
 
-/// Loads the report templates, collects and evaluates now, reads the ledger, renders
-/// the reports.
-async fn prepare(ctx: &Context) -> Result<Vec<ReportMail>, ReportRunError> {
+/// A report rendered, or `None` when it cannot be (said in the log).
+fn rendered(
+    mail: Result<ReportMail, crate::render::templates::TemplatesError>,
+) -> Option<ReportMail> {
+    mail.map_err(|e| tracing::error!(error = %e, "weekly report cannot be rendered; not sent"))
+        .ok()
+}
+
+/// Loads the report templates, collects and evaluates now, reads the ledger, builds the
+/// reports (rendered one at a time as they are sent).
+async fn prepare(ctx: &Context) -> Result<(Reports, Templates), ReportRunError> {
     let config = &ctx.config;
     // Read again at every run: an operator's template edited since the start applies to
     // the next reports (`run` refused a broken one when it started).
@@ -240,7 +265,7 @@ async fn prepare(ctx: &Context) -> Result<Vec<ReportMail>, ReportRunError> {
     for team in &reports.empty_teams {
         tracing::info!(team = %team, "team has no namespaces: no weekly report");
     }
-    Ok(crate::render::report::render(&reports, &templates, config)?)
+    Ok((reports, templates))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -390,7 +415,7 @@ mod tests {
         let at = crate::core::fixtures::utc("2026-11-23T08:00:00Z");
         let mut reporter = Reporter::default();
         let got = send(&mails, &outbox, &|| true).await;
-        reporter.keep_failed(&mails, &got, at);
+        reporter.keep_failed(mails.clone(), &got, at);
         assert_eq!(reporter.pending(), 1);
         // Not the Lease holder: kept, not sent.
         reporter
@@ -423,7 +448,7 @@ mod tests {
         };
         let mut reporter = Reporter::default();
         let got = send(&mails, &outbox, &|| true).await;
-        reporter.keep_failed(&mails, &got, at);
+        reporter.keep_failed(mails.clone(), &got, at);
         reporter.retry(&outbox, &|| true, at + RETRY_FOR).await;
         assert_eq!(reporter.pending(), 0);
         assert_eq!(to_b(&outbox), 0);
