@@ -36,7 +36,8 @@ pub const AT_OFFSET_DAYS: i64 = 15;
 pub struct Bulk {
     pub namespaces: usize,
     pub pods_per_namespace: usize,
-    /// Metrics history of the bulk pods (short: six series per pod).
+    /// Metrics history of the bulk pods (short: six series per pod). Zero: none, for a
+    /// benchmark that serves the bulk pods' history from a Prometheus of its own.
     pub history: Duration,
     pub concurrency: usize,
 }
@@ -179,7 +180,7 @@ impl Bed {
             std::thread::spawn(move || -> Result<RenderStats> {
                 let mut pods = metrics::scenario_pods(&scenario, at)?;
                 let mut history = scenario.history.0;
-                if let Some(b) = bulk {
+                if let Some(b) = bulk.filter(|b| b.history > Duration::zero()) {
                     let grid = Grid {
                         at,
                         history: b.history,
