@@ -71,51 +71,6 @@ fn env_span(name: &str, default: &str) -> Result<Duration> {
     Ok(Span::parse(&text).with_context(|| name.to_string())?.0)
 }
 
-/// Runs a command to completion; returns its stdout, stderr, success and its own peak
-/// resident set in KiB (from `wait4`, so only this process counts).
-fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, Vec<u8>, bool, i64)> {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawning")?;
-    let mut stdout = child.stdout.take().context("stdout")?;
-    let mut stderr = child.stderr.take().context("stderr")?;
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let mut status = 0;
-    // SAFETY: wait4 writes only into `status` and `usage`, which outlive the call; the
-    // pid is our own child, not yet reaped.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    anyhow::ensure!(pid > 0, "wait4 failed");
-    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    let stdout = out.join().map_err(|_| anyhow!("stdout reader"))?;
-    let stderr = err.join().map_err(|_| anyhow!("stderr reader"))?;
-    Ok((stdout, stderr, success, usage.ru_maxrss))
-}
-
-/// As in plan_scale: a fresh, small copy of this binary runs the program, so that the
-/// peak RSS the kernel reports is the program's, not this (large) process's.
-fn measure_mode(args: &[String]) -> Result<()> {
-    use std::io::Write;
-    let (program, rest) = args.split_first().context("--measure needs a program")?;
-    let (stdout, stderr, success, rss_kib) = run_measured(Command::new(program).args(rest))?;
-    std::io::stdout().write_all(&stdout)?;
-    std::io::stderr().write_all(&stderr)?;
-    eprintln!("\nmaxrss_kib={rss_kib}");
-    std::process::exit(if success { 0 } else { 1 });
-}
-
 /// Runs `cmd` with its output in `log`, bounded by `timeout`.
 fn run_logged(mut cmd: Command, log: &Path, timeout: std::time::Duration) -> Result<()> {
     let shown = format!("{:?}", cmd.get_program());
@@ -176,20 +131,6 @@ fn move_blocks(from: &Path, to: &Path) -> Result<usize> {
         }
     }
     Ok(n)
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 // ------------------------------------------------------------------ Prometheus
@@ -521,7 +462,7 @@ fn build(shape: &Shape, dir: &Path) -> Result<Cache> {
     })?;
     let raw_time = started.elapsed();
     let totals = totals.into_inner().map_err(|_| anyhow!("poisoned"))?;
-    let raw_bytes = dir_size(&blocks);
+    let raw_bytes = support::bed::dir_size(&blocks);
 
     // The recording rules over the whole history, from a Prometheus serving the raw blocks.
     let t = Instant::now();
@@ -549,7 +490,7 @@ fn build(shape: &Shape, dir: &Path) -> Result<Cache> {
     let n_rule_blocks = move_blocks(&rule_blocks, &blocks)?;
     anyhow::ensure!(n_rule_blocks > 0, "promtool wrote no rule blocks");
     let rules_time = t.elapsed();
-    let total_bytes = dir_size(&blocks);
+    let total_bytes = support::bed::dir_size(&blocks);
     let build = format!(
         "built {} in {:.0}s on {} cores: raw {:.0}s ({} series, {} samples, {:.1} GiB of OpenMetrics \
          in {} chunks; rendering {:.0}s, promtool {:.0}s, summed over {jobs} jobs), TSDB {:.0} MiB; \
@@ -839,7 +780,7 @@ fn run_mode(run: &Run<'_>, mode: &str, series: Series, cycle: bool) -> Result<Mo
     // The release binary's cycle.
     run.served.reset_peak();
     let started = Instant::now();
-    let (stdout, stderr, success, _) = run_measured(
+    let (stdout, stderr, success, _) = support::measure::run_measured(
         Command::new(std::env::current_exe()?)
             .arg("--measure")
             .arg(env!("CARGO_BIN_EXE_kube-reclaimer"))
@@ -886,7 +827,7 @@ fn run_mode(run: &Run<'_>, mode: &str, series: Series, cycle: bool) -> Result<Mo
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--measure") {
-        return measure_mode(&args[i + 1..]);
+        return support::measure::measure_mode(&args[i + 1..]);
     }
     if !args.iter().any(|a| a == "--bench") {
         println!("prometheus_scale: run it with `cargo bench --bench prometheus_scale`");

@@ -462,7 +462,8 @@ pub fn run_command(mut cmd: Command, timeout: std::time::Duration) -> Result<Str
     last.ok_or_else(|| anyhow!("{shown} printed nothing"))
 }
 
-fn dir_size(path: &Path) -> u64 {
+/// Bytes under `path`, recursively (0 where unreadable).
+pub fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };

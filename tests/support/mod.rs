@@ -12,6 +12,7 @@ pub mod apply;
 pub mod bed;
 pub mod csv;
 pub mod dashboards;
+pub mod measure;
 pub mod metrics;
 pub mod own_prometheus;
 pub mod proxy;
