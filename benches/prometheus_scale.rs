@@ -570,9 +570,7 @@ fn build(shape: &Shape, dir: &Path) -> Result<Cache> {
     );
     std::fs::write(tmp.join("build.txt"), &build)?;
     std::fs::write(tmp.join("at"), at.to_rfc3339())?;
-    for leftover in ["rule-blocks"] {
-        let _ = std::fs::remove_dir_all(tmp.join(leftover));
-    }
+    let _ = std::fs::remove_dir_all(tmp.join("rule-blocks"));
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&tmp, dir)?;
     progress(&build);
