@@ -3,7 +3,7 @@
 //! sample scenario's history in each; the product's statistics and the binary's plan
 //! checked against the scenario's ground truth and against the bed's Prometheus 2.42.
 
-use crate::support::scenario::IdleVerdict;
+use crate::plan::{kinds, verdicts_that_differ};
 use crate::support::stores::{self, Thanos, Victoria, BUSIER, BUSIER_FACTOR};
 use crate::support::Bed;
 use kube_reclaimer::core::config::{Config, RecordingRules};
@@ -12,7 +12,6 @@ use kube_reclaimer::io::prometheus::{Prometheus, UsageCollection};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const STATISTICS: [&str; 4] = ["CPU quantile", "CPU maximum", "memory", "network maximum"];
@@ -99,75 +98,12 @@ fn config_file(name: &str, selector: &str) -> String {
     path.display().to_string()
 }
 
-/// `plan --output json` of the real binary against the bed's cluster and `url`.
 fn plan(bed: &Bed, url: &str, config: &str) -> (Value, String) {
-    let at = bed.at.to_rfc3339();
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-reclaimer"))
-        .args(["plan", "--output", "json", "--config", config, "--at", &at])
-        .args(["--prometheus-url", url])
-        .env("KUBECONFIG", &bed.kubeconfig)
-        .output()
-        .expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "plan failed:\n{stderr}");
-    (
-        serde_json::from_slice(&out.stdout).expect("plan prints JSON"),
-        stderr,
-    )
+    crate::plan::plan_with(bed, url, config)
 }
 
 fn by_name(plan: &Value) -> BTreeMap<String, Value> {
     crate::plan::by_name(plan)
-}
-
-fn kinds(n: &Value) -> Vec<String> {
-    n["actions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| x["kind"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The namespaces whose idle verdict, rightsizing flags, state or actions differ from
-/// what the scenario declares (as tests/e2e/plan.rs checks against the bed's Prometheus).
-fn verdicts_that_differ(bed: &Bed, plan: &Value) -> Vec<String> {
-    let namespaces = by_name(plan);
-    let mut wrong = Vec::new();
-    for spec in &bed.scenario.namespaces {
-        let Some(n) = namespaces.get(&spec.name) else {
-            wrong.push(format!("{}: missing from the plan", spec.name));
-            continue;
-        };
-        let e = &spec.expect;
-        let got = (
-            n["idle"]["verdict"].as_str().unwrap_or("?"),
-            n["rightsizing"]["cpu"]["flagged"].as_bool(),
-            n["rightsizing"]["memory"]["flagged"].as_bool(),
-            n["state"].as_str().unwrap_or("?"),
-            kinds(n),
-        );
-        let want = (
-            match e.idle {
-                IdleVerdict::Idle => "idle",
-                IdleVerdict::Active => "active",
-                IdleVerdict::Unknown => "unknown",
-            },
-            Some(e.cpu_flagged),
-            Some(e.memory_flagged),
-            e.state.as_str(),
-            e.actions.clone(),
-        );
-        if got != want {
-            wrong.push(format!(
-                "{}: want {want:?}, got {got:?} ({})",
-                spec.name, n["idle"]["summary"]
-            ));
-        }
-    }
-    wrong
 }
 
 /// The statistics against the scenario's ground truth, with tests/e2e/bed_smoke.rs's

@@ -64,7 +64,14 @@ fn reclaimer_with(
 }
 
 fn plan(bed: &Bed, prometheus_url: &str) -> (Value, String) {
-    let (stdout, stderr) = reclaimer(bed, &["plan", "--output", "json"], prometheus_url);
+    plan_with(bed, prometheus_url, &config_path())
+}
+
+/// `plan --output json` of the real binary with `config`, against the bed's cluster and
+/// `prometheus_url`.
+pub(crate) fn plan_with(bed: &Bed, prometheus_url: &str, config: &str) -> (Value, String) {
+    let (stdout, stderr) =
+        reclaimer_with(bed, &["plan", "--output", "json"], prometheus_url, config);
     (
         serde_json::from_str(&stdout).expect("plan prints JSON"),
         stderr,
@@ -86,7 +93,8 @@ pub(crate) fn by_name(plan: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn kinds(n: &Value) -> Vec<String> {
+/// The kinds of a namespace's actions, in order.
+pub(crate) fn kinds(n: &Value) -> Vec<String> {
     n["actions"]
         .as_array()
         .map(|a| {
@@ -105,11 +113,10 @@ fn verdict(v: IdleVerdict) -> &'static str {
     }
 }
 
-#[test]
-fn every_archetype_gets_the_verdicts_its_scenario_declares() {
-    let bed = Bed::shared();
-    let (plan, _) = plan(bed, &bed.prometheus_url);
-    let namespaces = by_name(&plan);
+/// The namespaces whose idle verdict, rightsizing flags, state, actions or recipients
+/// differ from what the scenario declares, one line each.
+pub(crate) fn verdicts_that_differ(bed: &Bed, plan: &Value) -> Vec<String> {
+    let namespaces = by_name(plan);
     let mut wrong = Vec::new();
     for spec in &bed.scenario.namespaces {
         let Some(n) = namespaces.get(&spec.name) else {
@@ -147,6 +154,14 @@ fn every_archetype_gets_the_verdicts_its_scenario_declares() {
             ));
         }
     }
+    wrong
+}
+
+#[test]
+fn every_archetype_gets_the_verdicts_its_scenario_declares() {
+    let bed = Bed::shared();
+    let (plan, _) = plan(bed, &bed.prometheus_url);
+    let wrong = verdicts_that_differ(bed, &plan);
     assert!(
         wrong.is_empty(),
         "{} namespace(s) differ:\n{}",
