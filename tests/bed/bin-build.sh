@@ -16,17 +16,8 @@ K8S_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "
 [[ "$K8S_VERSION" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "cannot read the k8s.io/kubernetes version from $BED_DIR/go.mod"
 BIN_DIR="$CACHE/bin/$K8S_VERSION"
 
-find_go() {
-    if [[ -n "${GO:-}" ]]; then
-        printf '%s\n' "$GO"
-    elif command -v go >/dev/null 2>&1; then
-        command -v go
-    elif [[ -x /usr/local/go/bin/go ]]; then
-        printf '%s\n' /usr/local/go/bin/go
-    else
-        return 1
-    fi
-}
+# shellcheck source=tests/bed/go.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go.sh"
 
 BINARIES=(kube-apiserver kube-controller-manager kubectl)
 

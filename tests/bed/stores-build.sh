@@ -25,17 +25,8 @@ STORE_LIST=(
 log() { printf '[stores] %s\n' "$*" >&2; }
 die() { printf '[stores] ERROR: %s\n' "$*" >&2; exit 1; }
 
-find_go() {
-    if [[ -n "${GO:-}" ]]; then
-        printf '%s\n' "$GO"
-    elif command -v go >/dev/null 2>&1; then
-        command -v go
-    elif [[ -x /usr/local/go/bin/go ]]; then
-        printf '%s\n' /usr/local/go/bin/go
-    else
-        return 1
-    fi
-}
+# shellcheck source=tests/bed/go.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go.sh"
 
 # A cached binary counts only if it runs and was built with the tags asked for now.
 have_bin() {
